@@ -30,6 +30,20 @@
 #define LAMINA_CPUID_SIG_EDX 0x616e696du /* "mina" */
 #define LAMINA_ABI_VERSION 1
 
+/* Event upcalls for guest kernels that run de-privileged in ring 3 (Lamina's own kernel).
+ * Such a kernel registers its handler with CALLBACKOP_register (CALLBACKTYPE_event, from
+ * xen/callback.h). Whenever the hypervisor is about to resume a vCPU that runs at CPL 3, has a
+ * registered event callback, evtchn_upcall_pending = 1 and evtchn_upcall_mask = 0 in its
+ * vcpu_info, it sets evtchn_upcall_mask = 1 and enters the callback with a frame pushed on the
+ * interrupted stack, exactly as a same-privilege interrupt would but with two words:
+ *     new rsp = old rsp - 16;  [rsp] = old rflags;  [rsp + 8] = old rip
+ * so `popfq; ret` (after restoring what the handler saved) resumes the interrupted code with
+ * rsp as it was. The kernel is built without a red zone. A vCPU running in the guest when an
+ * event arrives is kicked out of the guest to take it; a blocked vCPU takes it on waking.
+ * Kernels staying in ring 0 use Xen's HVM callback vector (HVM_PARAM_CALLBACK_IRQ, type
+ * vector), delivered through the x2APIC, unchanged. */
+#define LAMINA_UPCALL_FRAME_SIZE 16
+
 /* Xen version Lamina reports (the interface of the public headers it is built against). */
 #define LAMINA_XEN_MAJOR 4
 #define LAMINA_XEN_MINOR 17

@@ -38,6 +38,26 @@ enum lamina_ctl_op {
 	LAMINA_CTL_LIST = 7,     /* lamina_ctl_list_req -> lamina_ctl_list_reply + dominfo[] */
 	LAMINA_CTL_INFO = 8,     /* lamina_ctl_domref -> lamina_ctl_dominfo */
 	LAMINA_CTL_WAIT = 9,     /* lamina_ctl_wait -> lamina_ctl_dominfo (as it stopped) */
+	LAMINA_CTL_DOMSTATS = 10, /* lamina_ctl_domref -> lamina_ctl_domstats */
+
+	/* Event channels of Domain-0 (domid 0). A port bound through a connection belongs to it and
+	 * is closed when the connection closes. Bind replies carry two eventfds (SCM_RIGHTS):
+	 * fds[0] "notify": Domain-0 writes it to signal the remote end (like EVTCHNOP_send);
+	 * fds[1] "event": readable when the remote end signalled the port (read it to clear).
+	 * Two descriptors, because one eventfd cannot carry both directions: whoever reads it
+	 * consumes the other side's signal. */
+	LAMINA_CTL_EVTCHN_ALLOC_UNBOUND = 32,   /* lamina_ctl_evtchn_alloc -> lamina_ctl_evtchn_port */
+	LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN = 33, /* lamina_ctl_evtchn_bind -> lamina_ctl_evtchn_port + 2 fds */
+	LAMINA_CTL_EVTCHN_BIND_VIRQ = 34,       /* lamina_ctl_evtchn_virq -> lamina_ctl_evtchn_port + 2 fds */
+	LAMINA_CTL_EVTCHN_CLOSE = 35,           /* lamina_ctl_evtchn_port -> (empty) */
+
+	/* Pages of a domain shared with Domain-0 daemons. */
+	LAMINA_CTL_MAP_SPECIAL = 64, /* lamina_ctl_map_special -> lamina_ctl_mapping + 1 fd (memfd) */
+
+	/* Notifications: after SUBSCRIBE the server also sends unsolicited LAMINA_CTL_EVENT
+	 * messages (seq 0, REPLY flag clear) with a lamina_ctl_event payload on this connection. */
+	LAMINA_CTL_SUBSCRIBE = 98, /* (empty) -> (empty) */
+	LAMINA_CTL_EVENT = 99,
 	LAMINA_CTL_HOST_STOP = 96, /* (empty) -> (empty); destroys every domain, then exits */
 	LAMINA_CTL_HOST_INFO = 97, /* (empty) -> lamina_ctl_hostinfo */
 };
@@ -136,6 +156,77 @@ struct lamina_ctl_dominfo {
 	uint32_t restarts;
 	uint8_t on_poweroff, on_reboot, on_crash;
 	uint8_t action_taken; /* WAIT replies: the enum lamina_action applied, 0xff if none */
+};
+
+/* Counters `domctl top` shows; all monotonic since the domain was created. */
+struct lamina_ctl_domstats {
+	uint32_t domid;
+	uint32_t nr_ports; /* event-channel ports in use */
+	uint64_t cpu_time_ns;
+	uint64_t exits;
+	uint64_t hypercalls;
+	uint64_t events_sent;     /* EVTCHNOP_send and Domain-0 notifies from this domain */
+	uint64_t events_received; /* ports of this domain set pending */
+	uint64_t upcalls;         /* upcalls delivered to its vCPUs */
+	uint64_t console_bytes;   /* console_io plus console ring output */
+	uint64_t blocked_ns;      /* vCPU time spent blocked */
+	uint64_t hc_count[64];    /* per hypercall number */
+};
+
+struct lamina_ctl_evtchn_alloc {
+	uint32_t dom;        /* domain the port is allocated in */
+	uint32_t remote_dom; /* domain allowed to bind it: 0 is Domain-0 */
+};
+
+struct lamina_ctl_evtchn_bind {
+	uint32_t remote_dom;
+	uint32_t remote_port;
+};
+
+struct lamina_ctl_evtchn_virq {
+	uint32_t virq; /* VIRQ_DOM_EXC, VIRQ_CONSOLE, VIRQ_DEBUG for Domain-0 */
+};
+
+struct lamina_ctl_evtchn_port {
+	uint32_t port; /* Domain-0's port (bind, close) or the port in dom (alloc) */
+};
+
+/* Which special page: each domain has a small region of hypervisor-allocated pages, placed
+ * right after its RAM (reserved in its memory map), and named by HVM params. */
+enum lamina_special_page {
+	LAMINA_SPECIAL_CONSOLE = 0, /* HVM_PARAM_CONSOLE_PFN / HVM_PARAM_CONSOLE_EVTCHN */
+	LAMINA_SPECIAL_XENSTORE = 1, /* HVM_PARAM_STORE_PFN / HVM_PARAM_STORE_EVTCHN */
+	LAMINA_SPECIAL_COUNT = 2,
+};
+
+struct lamina_ctl_map_special {
+	uint32_t domid;
+	uint32_t which; /* enum lamina_special_page */
+};
+
+/* mmap(fd, size, offset) gives the page(s); gfn is where the guest sees them; port is the event
+ * channel the guest uses for it (unbound for Domain-0 until a daemon binds it). */
+struct lamina_ctl_mapping {
+	uint64_t gfn;
+	uint64_t offset;
+	uint64_t size;
+	uint32_t port;
+	uint32_t pad;
+};
+
+enum lamina_ctl_event_kind {
+	LAMINA_EV_CREATED = 1, /* a domain exists (also sent for each live domain on SUBSCRIBE) */
+	LAMINA_EV_STOPPED = 2, /* shut down or crashed; shutdown_reason says which */
+	LAMINA_EV_DESTROYED = 3,
+	LAMINA_EV_RESTARTED = 4, /* rebuilt in place: special pages and ports are new */
+};
+
+struct lamina_ctl_event {
+	uint32_t kind; /* enum lamina_ctl_event_kind */
+	uint32_t domid;
+	uint32_t shutdown_reason;
+	uint32_t pad;
+	char name[LAMINA_NAME_MAX];
 };
 
 struct lamina_ctl_hostinfo {
