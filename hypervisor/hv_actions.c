@@ -1,0 +1,200 @@
+/* The on_poweroff / on_reboot / on_crash actions, run on the main loop after a domain stops:
+ * one table row per libvirt action; restart rebuilds the domain from its kernel under the same
+ * id, rename-restart preserves the stopped one under a new name and starts a fresh one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hv.h"
+#include <xen/sched.h>
+
+static const char *const hv_action_names[] = {
+	[LAMINA_ACT_DESTROY] = "destroy",
+	[LAMINA_ACT_RESTART] = "restart",
+	[LAMINA_ACT_PRESERVE] = "preserve",
+	[LAMINA_ACT_RENAME_RESTART] = "rename-restart",
+	[LAMINA_ACT_COREDUMP_DESTROY] = "coredump-destroy",
+	[LAMINA_ACT_COREDUMP_RESTART] = "coredump-restart",
+};
+
+int hv_domain_coredump(struct hv_domain *hd)
+{
+	struct domain *d = &hd->d;
+	char path[PATH_MAX + 128];
+	uint64_t off = 0;
+	ssize_t n;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/dump", hd->hv->rundir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/dump/%.*s.%u.core", hd->hv->rundir, LAMINA_NAME_MAX, d->cfg.name, d->domid);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	while (off < d->mem.ram_size) {
+		size_t chunk = d->mem.ram_size - off > (1u << 20) ? (1u << 20) : (size_t)(d->mem.ram_size - off);
+		n = pwrite(fd, d->mem.ram + off, chunk, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	hv_log(&hd->hv->log, "dom%u %s: core dump %s: %s", d->domid, d->cfg.name, path,
+	       rc ? strerror(-rc) : "written");
+	return rc;
+}
+
+static void hv_notify_stopped(struct hv_domain *hd)
+{
+	if (hd->hv->on_stop)
+		hd->hv->on_stop(hd->hv->on_stop_arg, hd, false, hd->action_taken);
+}
+
+static void hv_act_destroy(struct hv_domain *hd)
+{
+	hv_domain_destroy(hd);
+}
+
+static void hv_act_preserve(struct hv_domain *hd)
+{
+	hv_notify_stopped(hd);
+}
+
+/* Same id and name, fresh memory loaded from the kernel again; the old incarnation is torn down
+ * by the reaper. If the rebuild fails the domain is gone. */
+static void hv_act_restart(struct hv_domain *hd)
+{
+	struct lamina_ctl_domcfg cfg = hd->d.cfg;
+	struct hv *hv = hd->hv;
+	struct hv_domain *nhd;
+	int rc;
+
+	hv_notify_stopped(hd);
+	cfg.flags &= ~LAMINA_CFG_START_PAUSED;
+	pthread_mutex_lock(&hd->d.lock);
+	hd->d.state = LAMINA_DOM_DYING;
+	pthread_mutex_unlock(&hd->d.lock);
+	hv_table_remove(hv, hd);
+	rc = hv_domain_spawn(hv, &cfg, hd->d.domid, hd->restarts + 1, &nhd);
+	if (rc < 0) {
+		hv_log(&hv->log, "dom%u %s: restart failed (%s): domain destroyed", hd->d.domid, cfg.name,
+		       strerror(-rc));
+		if (hv->on_stop)
+			hv->on_stop(hv->on_stop_arg, hd, true, hd->action_taken);
+	} else {
+		hv_log(&hv->log, "dom%u %s: restarted (%u)", hd->d.domid, cfg.name, nhd->restarts);
+	}
+	hv_reaper_push(hv, hd);
+}
+
+/* The stopped domain stays, preserved, as NAME-N; a new domain with the original name starts. */
+static void hv_act_rename_restart(struct hv_domain *hd)
+{
+	struct lamina_ctl_domcfg cfg = hd->d.cfg;
+	struct hv *hv = hd->hv;
+	char name[LAMINA_NAME_MAX];
+	struct hv_domain *nhd;
+	uint32_t domid;
+	unsigned n;
+	int rc;
+
+	hv_notify_stopped(hd);
+	for (n = 1; n < 100000; n++) {
+		char suffix[16];
+		int sl = snprintf(suffix, sizeof(suffix), "-%u", n);
+		size_t base = strnlen(cfg.name, sizeof(cfg.name) - 1);
+		if (base + (size_t)sl > sizeof(name) - 1)
+			base = sizeof(name) - 1 - (size_t)sl;
+		snprintf(name, sizeof(name), "%.*s%s", (int)base, cfg.name, suffix);
+		if (!hv_find_name(hv, name))
+			break;
+	}
+	hv_table_remove(hv, hd);
+	memset(hd->d.cfg.name, 0, sizeof(hd->d.cfg.name));
+	memcpy(hd->d.cfg.name, name, strlen(name));
+	hv_table_insert(hv, hd);
+	hv_log(&hv->log, "dom%u: renamed %s -> %s and preserved", hd->d.domid, cfg.name, name);
+	cfg.flags &= ~LAMINA_CFG_START_PAUSED;
+	rc = hv_domid_alloc(hv, &domid);
+	if (rc == 0)
+		rc = hv_domain_spawn(hv, &cfg, domid, hd->restarts + 1, &nhd);
+	if (rc < 0)
+		hv_log(&hv->log, "%s: rename-restart could not start the new domain: %s", cfg.name, strerror(-rc));
+	else
+		hv_log(&hv->log, "dom%u %s: started by rename-restart", domid, cfg.name);
+}
+
+static void hv_act_coredump_destroy(struct hv_domain *hd)
+{
+	hv_domain_coredump(hd);
+	hv_domain_destroy(hd);
+}
+
+static void hv_act_coredump_restart(struct hv_domain *hd)
+{
+	hv_domain_coredump(hd);
+	hv_act_restart(hd);
+}
+
+static void (*const hv_action_table[])(struct hv_domain *hd) = {
+	[LAMINA_ACT_DESTROY] = hv_act_destroy,
+	[LAMINA_ACT_RESTART] = hv_act_restart,
+	[LAMINA_ACT_PRESERVE] = hv_act_preserve,
+	[LAMINA_ACT_RENAME_RESTART] = hv_act_rename_restart,
+	[LAMINA_ACT_COREDUMP_DESTROY] = hv_act_coredump_destroy,
+	[LAMINA_ACT_COREDUMP_RESTART] = hv_act_coredump_restart,
+};
+
+static const char *hv_reason_name(unsigned reason)
+{
+	static const char *const names[] = {"poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"};
+	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "unknown";
+}
+
+void hv_domain_run_action(struct hv_domain *hd)
+{
+	struct domain *d = &hd->d;
+	unsigned reason;
+	uint8_t act;
+
+	pthread_mutex_lock(&d->lock);
+	if (!hd->action_pending) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	hd->action_pending = false;
+	reason = d->shutdown_reason;
+	pthread_mutex_unlock(&d->lock);
+
+	switch (reason) {
+	case SHUTDOWN_poweroff:
+		act = d->cfg.on_poweroff;
+		break;
+	case SHUTDOWN_reboot:
+	case SHUTDOWN_soft_reset:
+		act = d->cfg.on_reboot;
+		break;
+	case SHUTDOWN_suspend:
+		act = LAMINA_ACT_PRESERVE; /* a suspended domain waits for its toolstack */
+		break;
+	default: /* crash, watchdog, anything else */
+		act = d->cfg.on_crash;
+		break;
+	}
+	if (act > LAMINA_ACT_COREDUMP_RESTART)
+		act = LAMINA_ACT_DESTROY;
+	hd->action_taken = act;
+	hv_log(&hd->hv->log, "dom%u %s: %s (reason %s), action %s", d->domid, d->cfg.name,
+	       d->state == LAMINA_DOM_CRASHED ? "crashed" : "shut down", hv_reason_name(reason),
+	       hv_action_names[act]);
+	hv_action_table[act](hd);
+}

@@ -1,0 +1,319 @@
+/* Domain lifecycle: build a domain from a validated config (RAM, shared_info, vCPUs, kernel,
+ * VM, console log), pause, stop, destroy (teardown handed to the reaper) and its public info. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hv.h"
+#include "pvh_loader.h"
+#include <xen/sched.h>
+
+static int hv_console_open(struct hv *hv, const char *name)
+{
+	char path[PATH_MAX + 128];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/console/%.*s.log", hv->rundir, LAMINA_NAME_MAX, name) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+static struct hv_domain *hv_domain_alloc(struct hv *hv, const struct lamina_ctl_domcfg *cfg, uint32_t domid)
+{
+	struct hv_domain *hd = calloc(1, sizeof(*hd));
+	struct domain *d;
+
+	if (!hd)
+		return NULL;
+	d = &hd->d;
+	hd->hv = hv;
+	hd->console_fd = -1;
+	hd->action_taken = HV_ACTION_NONE;
+	hd->create_ns = domain_mono_ns();
+	d->domid = domid;
+	d->cfg = *cfg;
+	d->ops = &hv_domain_ops;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&hd->log_lock, NULL);
+	d->state = (cfg->flags & LAMINA_CFG_START_PAUSED) ? LAMINA_DOM_PAUSED : LAMINA_DOM_RUNNING;
+	d->shutdown_code = -1;
+	d->mem.memfd = -1;
+	d->shared_info_gfn = UINT64_MAX;
+	d->max_pages = cfg->max_memory_kib / 4;
+	d->cur_pages = cfg->memory_kib / 4;
+	d->nr_vcpus = cfg->vcpus;
+	return hd;
+}
+
+static int hv_vcpus_alloc(struct domain *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nr_vcpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		v->d = d;
+		v->id = i;
+		v->online = i == 0;
+		v->info_gpa = UINT64_MAX;
+		v->runstate.state = i == 0 ? RUNSTATE_runnable : RUNSTATE_offline;
+		d->vcpu[i] = v;
+	}
+	return 0;
+}
+
+/* RAM, shared_info, vCPUs, the kernel, the VM and the console, then vCPU 0 starts. */
+static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k, size_t klen,
+			   const uint8_t *rd, size_t rdlen, const char **why)
+{
+	struct domain *d = &hd->d;
+	struct pvh_boot boot;
+	unsigned i;
+	int rc;
+
+	rc = gmem_init(&d->mem, d->cfg.name, d->cfg.memory_kib * 1024ull);
+	if (rc < 0) {
+		*why = "guest RAM";
+		return rc;
+	}
+	rc = hv_vcpus_alloc(d);
+	if (rc < 0) {
+		*why = "vCPU state";
+		return rc;
+	}
+	rc = pvh_load(d, k, klen, rd, rdlen, &boot);
+	if (rc < 0) {
+		*why = rc == -E2BIG ? "kernel/ramdisk do not fit in guest RAM" : "kernel is not a PVH ELF image";
+		return rc;
+	}
+	rc = hv->rops->vm_create(hv->rctx, hd);
+	if (rc < 0) {
+		*why = "VM creation";
+		return rc;
+	}
+	d->boot_mono_ns = domain_mono_ns();
+	clock_gettime(CLOCK_REALTIME, &d->boot_wall);
+	rc = shared_info_init(d);
+	if (rc < 0) {
+		*why = "shared_info";
+		return rc;
+	}
+	hd->si_ready = true;
+	for (i = 0; i < d->nr_vcpus; i++) {
+		struct vcpu *v = d->vcpu[i];
+		if (!v->info && i < XEN_LEGACY_MAX_VCPUS && d->shared_info)
+			v->info = &d->shared_info->vcpu_info[i];
+		shared_info_update_time(v);
+	}
+	rc = hv_console_open(hv, d->cfg.name);
+	if (rc < 0) {
+		*why = "console log";
+		return rc;
+	}
+	hd->console_fd = rc;
+	rc = hv->rops->vm_start(hd, &boot);
+	if (rc < 0) {
+		*why = "vCPU start";
+		return rc;
+	}
+	return 0;
+}
+
+int hv_domain_spawn(struct hv *hv, const struct lamina_ctl_domcfg *cfg, uint32_t domid, uint32_t restarts,
+		    struct hv_domain **out)
+{
+	uint8_t *k = NULL, *rd = NULL;
+	size_t klen = 0, rdlen = 0;
+	const char *why = "kernel";
+	struct hv_domain *hd;
+	int rc;
+
+	*out = NULL;
+	if (!hv->rctx) {
+		hv_log(&hv->log, "create %s: no execution backend (is /dev/kvm usable?)", cfg->name);
+		return -ENODEV;
+	}
+	rc = pvh_read_file(cfg->kernel, PVH_MAX_IMAGE, &k, &klen);
+	if (rc == 0 && cfg->ramdisk[0]) {
+		why = "ramdisk";
+		rc = pvh_read_file(cfg->ramdisk, PVH_MAX_IMAGE, &rd, &rdlen);
+	}
+	if (rc < 0) {
+		hv_log(&hv->log, "create %s: %s %s: %s", cfg->name, why, why[0] == 'k' ? cfg->kernel : cfg->ramdisk,
+		       strerror(-rc));
+		goto out_free;
+	}
+	hd = hv_domain_alloc(hv, cfg, domid);
+	if (!hd) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	hd->restarts = restarts;
+	rc = hv_domain_build(hv, hd, k, klen, rd, rdlen, &why);
+	if (rc < 0) {
+		hv_log(&hv->log, "create %s: %s failed: %s", cfg->name, why, strerror(-rc));
+		hd->d.state = LAMINA_DOM_DYING;
+		hv_domain_free(hd);
+		goto out_free;
+	}
+	hv_table_insert(hv, hd);
+	*out = hd;
+out_free:
+	free(k);
+	free(rd);
+	return rc;
+}
+
+int hv_domain_create(struct hv *hv, const struct lamina_ctl_domcfg *cfg, struct hv_domain **out)
+{
+	struct lamina_ctl_domcfg c;
+	const char *why;
+	uint32_t domid;
+	int rc;
+
+	*out = NULL;
+	rc = hv_domcfg_validate(cfg, &c, &why);
+	if (rc < 0) {
+		hv_log(&hv->log, "create refused: %s", why);
+		return rc;
+	}
+	if (hv_find_name(hv, c.name)) {
+		hv_log(&hv->log, "create refused: a domain named %s exists", c.name);
+		return -EEXIST;
+	}
+	rc = hv_domid_alloc(hv, &domid);
+	if (rc < 0) {
+		hv_log(&hv->log, "create %s refused: no free domain id", c.name);
+		return rc;
+	}
+	rc = hv_domain_spawn(hv, &c, domid, 0, out);
+	if (rc == 0)
+		hv_log(&hv->log, "dom%u %s: created (%llu KiB, %u vCPUs%s)", domid, c.name,
+		       (unsigned long long)c.memory_kib, c.vcpus,
+		       (c.flags & LAMINA_CFG_START_PAUSED) ? ", paused" : "");
+	return rc;
+}
+
+int hv_domain_pause(struct hv_domain *hd, bool pause)
+{
+	struct domain *d = &hd->d;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->state == LAMINA_DOM_RUNNING && pause)
+		d->state = LAMINA_DOM_PAUSED;
+	else if (d->state == LAMINA_DOM_PAUSED && !pause)
+		d->state = LAMINA_DOM_RUNNING;
+	else if (d->state != (pause ? LAMINA_DOM_PAUSED : LAMINA_DOM_RUNNING))
+		rc = -EINVAL; /* shut down, crashed or dying */
+	else
+		rc = 1; /* already there */
+	if (rc == 0)
+		hd->hv->rops->vm_pause(hd, pause);
+	pthread_mutex_unlock(&d->lock);
+	return rc < 0 ? rc : 0;
+}
+
+void hv_domain_stop(struct hv_domain *hd, unsigned reason, const char *why)
+{
+	struct domain *d = &hd->d;
+	bool first = false;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->state == LAMINA_DOM_RUNNING || d->state == LAMINA_DOM_PAUSED) {
+		d->state = reason == SHUTDOWN_crash ? LAMINA_DOM_CRASHED : LAMINA_DOM_SHUTDOWN;
+		d->shutdown_reason = reason;
+		hd->action_pending = true;
+		first = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!first)
+		return;
+	if (why)
+		hv_log(&hd->hv->log, "dom%u %s: crashed: %s", d->domid, d->cfg.name, why);
+	hd->hv->rops->vm_stop(hd);
+	hv_evq_post(hd->hv, d->domid);
+}
+
+void hv_domain_destroy(struct hv_domain *hd)
+{
+	struct hv *hv = hd->hv;
+	struct domain *d = &hd->d;
+
+	pthread_mutex_lock(&d->lock);
+	d->state = LAMINA_DOM_DYING;
+	hd->action_pending = false;
+	pthread_mutex_unlock(&d->lock);
+	hv->rops->vm_stop(hd);
+	hv_table_remove(hv, hd);
+	if (hv->on_stop)
+		hv->on_stop(hv->on_stop_arg, hd, true, hd->action_taken);
+	hv_log(&hv->log, "dom%u %s: destroyed", d->domid, d->cfg.name);
+	hv_reaper_push(hv, hd);
+}
+
+void hv_domain_info(struct hv_domain *hd, struct lamina_ctl_dominfo *out)
+{
+	struct domain *d = &hd->d;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	out->domid = d->domid;
+	pthread_mutex_lock(&d->lock);
+	out->state = d->state;
+	out->shutdown_reason = d->shutdown_reason;
+	out->shutdown_code = d->shutdown_code;
+	pthread_mutex_unlock(&d->lock);
+	memcpy(out->name, d->cfg.name, sizeof(out->name));
+	memcpy(out->uuid, d->cfg.uuid, sizeof(out->uuid));
+	out->memory_kib = d->cfg.memory_kib;
+	out->max_memory_kib = d->cfg.max_memory_kib;
+	out->vcpus = d->nr_vcpus;
+	for (i = 0; i < d->nr_vcpus; i++) {
+		struct vcpu *v = d->vcpu[i];
+		if (!v)
+			continue;
+		out->vcpus_online += v->online;
+		out->exits += atomic_load(&v->exits);
+		out->hypercalls += atomic_load(&v->hypercalls);
+		if (v->runner)
+			out->cpu_time_ns += hd->hv->rops->cpu_time_ns(v);
+	}
+	out->create_ns = hd->create_ns;
+	out->first_console_ns = atomic_load(&d->first_console_ns);
+	out->console_bytes = atomic_load(&d->console_bytes);
+	out->restarts = hd->restarts;
+	out->on_poweroff = d->cfg.on_poweroff;
+	out->on_reboot = d->cfg.on_reboot;
+	out->on_crash = d->cfg.on_crash;
+	out->action_taken = hd->action_taken;
+}
+
+void hv_domain_free(struct hv_domain *hd)
+{
+	const struct hv_runner_ops *rops = hd->hv->rops;
+	struct domain *d = &hd->d;
+	unsigned i;
+
+	if (d->runner) {
+		rops->vm_stop(hd);
+		rops->vm_join(hd);
+		rops->vm_destroy(hd);
+	}
+	if (hd->si_ready)
+		shared_info_fini(d);
+	gmem_fini(&d->mem);
+	if (hd->console_fd >= 0)
+		close(hd->console_fd);
+	for (i = 0; i < LAMINA_MAX_VCPUS; i++)
+		free(d->vcpu[i]);
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&hd->log_lock);
+	free(hd);
+}

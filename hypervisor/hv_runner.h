@@ -1,0 +1,44 @@
+/* The execution backend behind lamina-hv: creating, running, kicking and tearing down a domain's
+ * VM and vCPUs. KVM (kvm_*.c) is the implementation; the core only sees this ops table. */
+#ifndef LAMINA_HV_RUNNER_H
+#define LAMINA_HV_RUNNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hv;
+struct hv_domain;
+struct domain;
+struct vcpu;
+struct pvh_boot;
+
+struct hv_runner_ops {
+	const char *name;
+	/* Once per daemon: open the device, probe capabilities, build templates. */
+	int (*init)(struct hv *hv, void **ctx);
+	void (*fini)(void *ctx);
+	/* The VM, its RAM slot and every vCPU, not yet running. Undone by vm_destroy. */
+	int (*vm_create)(void *ctx, struct hv_domain *hd);
+	/* Boot state for vCPU 0 (PVH 32-bit entry) and its thread; parked if the domain is paused. */
+	int (*vm_start)(struct hv_domain *hd, const struct pvh_boot *boot);
+	/* Park (true) or release (false) every vCPU. Returns at once; parking finishes shortly. */
+	void (*vm_pause)(struct hv_domain *hd, bool pause);
+	/* Ask every vCPU thread to end. Safe from any thread, a vCPU's own included. */
+	void (*vm_stop)(struct hv_domain *hd);
+	/* Wait for the vCPU threads (after vm_stop). Never from a vCPU thread. */
+	void (*vm_join)(struct hv_domain *hd);
+	/* Close every descriptor and free the runner's state (after vm_join). */
+	void (*vm_destroy)(struct hv_domain *hd);
+	/* domain_ops pieces that need the backend. */
+	int (*map_page)(struct domain *d, uint64_t gfn, void *page);
+	int (*read_tsc)(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
+	int (*block)(struct vcpu *v);
+	/* Ends a block() of v, or makes the next one return at once. Any thread. */
+	void (*wake)(struct vcpu *v);
+	/* CPU time the vCPU's thread has used. */
+	uint64_t (*cpu_time_ns)(struct vcpu *v);
+};
+
+extern const struct hv_runner_ops kvm_runner_ops;
+
+#endif

@@ -1,0 +1,79 @@
+/* The KVM execution backend's private state: the daemon-wide /dev/kvm context, one VM per domain
+ * (RAM slot plus one slot per extra page) and one thread per vCPU around KVM_RUN. */
+#ifndef LAMINA_HV_KVM_RUNNER_H
+#define LAMINA_HV_KVM_RUNNER_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv.h"
+
+#define KVM_MAX_CPUID 256
+#define KVM_KICK_SIGNAL SIGUSR1
+#define KVM_REQ_PAUSE 0x1u
+#define KVM_REQ_STOP 0x2u
+#define KVM_EXTRA_SLOT_BASE 1 /* slot 0 is RAM; extra page i uses slot 1 + i */
+
+struct kvm_ctx {
+	int kvm_fd;
+	size_t run_size;
+	unsigned max_vcpus;
+	bool have_msr_filter;
+	struct hv_log *log;
+	struct kvm_cpuid2 *cpuid; /* supported leaves minus KVM's 0x4000000x, before per-vCPU leaves */
+};
+
+struct kvm_vm {
+	struct kvm_ctx *k;
+	int vm_fd;
+	pthread_mutex_t slot_lock; /* extra-page slots; never held with d->lock wanted */
+};
+
+struct kvm_vcpu_rt {
+	struct vcpu *v;
+	struct hv_domain *hd;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	bool exited; /* the thread has ended: no more signals to it (lock) */
+	_Atomic unsigned req; /* KVM_REQ_* */
+	pthread_mutex_t lock; /* with cond: parking and blocking */
+	pthread_cond_t cond;
+	bool wake; /* a wake-up not yet consumed by block() */
+	int64_t tsc_offset; /* guest TSC - host TSC */
+	clockid_t cpu_clock;
+	_Atomic uint64_t cpu_ns_final; /* thread CPU time, stamped when the thread ends */
+};
+
+static inline uint64_t kvm_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* kvm_cpuid.c */
+int kvm_cpuid_template(struct kvm_ctx *k);
+int kvm_cpuid_set(struct kvm_ctx *k, struct kvm_vcpu_rt *kv);
+
+/* kvm_exit.c */
+void *kvm_vcpu_thread(void *arg);
+
+/* kvm_vcpu.c */
+int kvm_vcpu_create(struct kvm_vm *vm, struct kvm_vcpu_rt *kv);
+void kvm_vcpu_kick(struct kvm_vcpu_rt *kv, unsigned req);
+int kvm_vcpu_park(struct kvm_vcpu_rt *kv); /* 1: the thread must end */
+int kvm_vm_start(struct hv_domain *hd, const struct pvh_boot *boot);
+void kvm_vm_pause(struct hv_domain *hd, bool pause);
+void kvm_vm_stop(struct hv_domain *hd);
+void kvm_vm_join(struct hv_domain *hd);
+int kvm_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
+int kvm_block(struct vcpu *v);
+void kvm_wake(struct vcpu *v);
+uint64_t kvm_cpu_time_ns(struct vcpu *v);
+
+#endif

@@ -1,0 +1,257 @@
+/* KVM vCPUs: creation (run page, CPUID, TSC), the PVH boot state of vCPU 0, and the control of
+ * their threads: kick out of KVM_RUN (signal + immediate_exit), park while paused, block until
+ * woken, stop and join. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm_runner.h"
+#include "pvh_loader.h"
+#include <xen/vcpu.h>
+
+#define KVM_MSR_IA32_TSC 0x10u
+
+/* Make the guest TSC read what the host's does, then measure the remaining offset. */
+static int kvm_vcpu_tsc(struct kvm_vcpu_rt *kv)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+	uint64_t t0, t1;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = KVM_MSR_IA32_TSC;
+	m.e.data = kvm_rdtsc();
+	if (ioctl(kv->fd, KVM_SET_MSRS, &m) != 1)
+		return -EIO;
+	m.e.data = 0;
+	t0 = kvm_rdtsc();
+	if (ioctl(kv->fd, KVM_GET_MSRS, &m) != 1)
+		return -EIO;
+	t1 = kvm_rdtsc();
+	kv->tsc_offset = (int64_t)(m.e.data - (t0 + (t1 - t0) / 2));
+	return 0;
+}
+
+int kvm_vcpu_create(struct kvm_vm *vm, struct kvm_vcpu_rt *kv)
+{
+	struct domain *d = kv->v->d;
+	int rc, khz;
+
+	kv->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, kv->v->id);
+	if (kv->fd < 0)
+		return -errno;
+	kv->run = mmap(NULL, vm->k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, kv->fd, 0);
+	if (kv->run == MAP_FAILED) {
+		kv->run = NULL;
+		return -errno;
+	}
+	if (kv->v->id == 0) {
+		khz = ioctl(kv->fd, KVM_GET_TSC_KHZ, 0);
+		d->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	}
+	rc = kvm_cpuid_set(vm->k, kv);
+	if (rc < 0)
+		return rc;
+	rc = kvm_vcpu_tsc(kv);
+	if (rc < 0)
+		return rc;
+	kv->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+	return 0;
+}
+
+static void kvm_flat_seg(struct kvm_segment *s, uint16_t sel, uint8_t type)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffffu;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->db = 1;
+	s->g = 1;
+}
+
+/* The PVH boot state Xen gives vCPU 0: 32-bit flat protected mode, paging off. */
+static int kvm_vcpu_pvh_state(struct kvm_vcpu_rt *kv, const struct pvh_boot *boot)
+{
+	struct kvm_sregs sr;
+	struct kvm_regs r;
+
+	if (ioctl(kv->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	kvm_flat_seg(&sr.cs, 0x08, 0xb); /* execute/read, accessed */
+	kvm_flat_seg(&sr.ds, 0x10, 0x3); /* read/write, accessed */
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	memset(&sr.tr, 0, sizeof(sr.tr));
+	sr.tr.selector = 0x18;
+	sr.tr.limit = 0x67;
+	sr.tr.type = 0xb; /* busy 32-bit TSS */
+	sr.tr.present = 1;
+	memset(&sr.ldt, 0, sizeof(sr.ldt));
+	sr.ldt.unusable = 1;
+	sr.cr0 = 0x11; /* PE | ET */
+	sr.cr3 = 0;
+	sr.cr4 = 0;
+	sr.efer = 0;
+	if (ioctl(kv->fd, KVM_SET_SREGS, &sr) < 0)
+		return -errno;
+	memset(&r, 0, sizeof(r));
+	r.rip = boot->entry;
+	r.rbx = boot->start_info;
+	r.rflags = 0x2;
+	if (ioctl(kv->fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+int kvm_vm_start(struct hv_domain *hd, const struct pvh_boot *boot)
+{
+	struct kvm_vcpu_rt *kv = hd->d.vcpu[0]->runner;
+	pthread_attr_t attr;
+	int rc;
+
+	rc = kvm_vcpu_pvh_state(kv, boot);
+	if (rc < 0)
+		return rc;
+	if (hd->d.state == LAMINA_DOM_PAUSED)
+		atomic_fetch_or(&kv->req, KVM_REQ_PAUSE);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, HV_VCPU_STACK);
+	rc = -pthread_create(&kv->thread, &attr, kvm_vcpu_thread, kv);
+	pthread_attr_destroy(&attr);
+	if (rc < 0)
+		return rc;
+	kv->thread_started = true;
+	if (pthread_getcpuclockid(kv->thread, &kv->cpu_clock) != 0)
+		kv->cpu_clock = -1;
+	return 0;
+}
+
+void kvm_vcpu_kick(struct kvm_vcpu_rt *kv, unsigned req)
+{
+	atomic_fetch_or(&kv->req, req);
+	pthread_mutex_lock(&kv->lock);
+	pthread_cond_broadcast(&kv->cond);
+	if (kv->run)
+		__atomic_store_n(&kv->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (kv->thread_started && !kv->exited)
+		pthread_kill(kv->thread, KVM_KICK_SIGNAL);
+	pthread_mutex_unlock(&kv->lock);
+}
+
+int kvm_vcpu_park(struct kvm_vcpu_rt *kv)
+{
+	struct vcpu *v = kv->v;
+	unsigned req;
+
+	req = atomic_load(&kv->req);
+	if (req & KVM_REQ_STOP)
+		return 1;
+	vcpu_runstate_set(v, RUNSTATE_offline, domain_now_ns(v->d));
+	pthread_mutex_lock(&kv->lock);
+	while ((req = atomic_load(&kv->req)) == KVM_REQ_PAUSE)
+		pthread_cond_wait(&kv->cond, &kv->lock);
+	pthread_mutex_unlock(&kv->lock);
+	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
+	return (req & KVM_REQ_STOP) ? 1 : 0;
+}
+
+void kvm_vm_pause(struct hv_domain *hd, bool pause)
+{
+	unsigned i;
+
+	for (i = 0; i < hd->d.nr_vcpus; i++) {
+		struct kvm_vcpu_rt *kv = hd->d.vcpu[i]->runner;
+		if (pause) {
+			kvm_vcpu_kick(kv, KVM_REQ_PAUSE);
+			continue;
+		}
+		atomic_fetch_and(&kv->req, ~KVM_REQ_PAUSE);
+		pthread_mutex_lock(&kv->lock);
+		pthread_cond_broadcast(&kv->cond);
+		pthread_mutex_unlock(&kv->lock);
+	}
+}
+
+void kvm_vm_stop(struct hv_domain *hd)
+{
+	unsigned i;
+
+	for (i = 0; i < hd->d.nr_vcpus; i++)
+		if (hd->d.vcpu[i] && hd->d.vcpu[i]->runner)
+			kvm_vcpu_kick(hd->d.vcpu[i]->runner, KVM_REQ_STOP);
+}
+
+void kvm_vm_join(struct hv_domain *hd)
+{
+	unsigned i;
+
+	for (i = 0; i < hd->d.nr_vcpus; i++) {
+		struct kvm_vcpu_rt *kv = hd->d.vcpu[i] ? hd->d.vcpu[i]->runner : NULL;
+		if (!kv || !kv->thread_started)
+			continue;
+		pthread_join(kv->thread, NULL);
+		kv->thread_started = false;
+	}
+}
+
+int kvm_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+
+	if (!kv)
+		return -ENODEV;
+	*mono_ns = domain_mono_ns();
+	*guest_tsc = kvm_rdtsc() + (uint64_t)kv->tsc_offset;
+	return 0;
+}
+
+int kvm_block(struct vcpu *v)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+
+	vcpu_runstate_set(v, RUNSTATE_blocked, domain_now_ns(v->d));
+	pthread_mutex_lock(&kv->lock);
+	while (!kv->wake && !atomic_load(&kv->req))
+		pthread_cond_wait(&kv->cond, &kv->lock);
+	kv->wake = false;
+	pthread_mutex_unlock(&kv->lock);
+	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
+	return 0;
+}
+
+void kvm_wake(struct vcpu *v)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+
+	if (!kv)
+		return;
+	pthread_mutex_lock(&kv->lock);
+	kv->wake = true;
+	pthread_cond_broadcast(&kv->cond);
+	pthread_mutex_unlock(&kv->lock);
+}
+
+uint64_t kvm_cpu_time_ns(struct vcpu *v)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+	struct timespec ts;
+	uint64_t ns;
+
+	if (!kv)
+		return 0;
+	pthread_mutex_lock(&kv->lock);
+	if (kv->thread_started && !kv->exited && kv->cpu_clock != -1 && clock_gettime(kv->cpu_clock, &ts) == 0)
+		ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	else
+		ns = atomic_load(&kv->cpu_ns_final);
+	pthread_mutex_unlock(&kv->lock);
+	return ns;
+}
