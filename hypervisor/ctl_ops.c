@@ -14,6 +14,7 @@ _Static_assert(sizeof(struct lamina_ctl_dominfo) == 176, "dominfo layout");
 _Static_assert(sizeof(struct lamina_ctl_hello) == 32, "hello layout");
 _Static_assert(sizeof(struct lamina_ctl_hostinfo) == 32, "hostinfo layout");
 _Static_assert(sizeof(struct lamina_ctl_list_reply) == 8, "list reply layout");
+_Static_assert(sizeof(struct lamina_ctl_domcfg) == 3184, "domcfg layout");
 
 static struct hv_domain *ctl_ref(struct ctl_server *s, const void *req)
 {
@@ -23,8 +24,8 @@ static struct hv_domain *ctl_ref(struct ctl_server *s, const void *req)
 	return hv_find_ref(s->hv, ref.domid, ref.name);
 }
 
-static int ctl_op_hello(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-			void *out, size_t *out_len)
+static int ctl_op_hello(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			const void *req, void *out, size_t *out_len)
 {
 	struct lamina_ctl_hello r;
 
@@ -38,8 +39,8 @@ static int ctl_op_hello(struct ctl_server *s, struct ctl_conn *c, const struct l
 	return 0;
 }
 
-static int ctl_op_create(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-			 void *out, size_t *out_len)
+static int ctl_op_create(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			 const void *req, void *out, size_t *out_len)
 {
 	struct lamina_ctl_domcfg *cfg = malloc(sizeof(*cfg));
 	struct lamina_ctl_dominfo info;
@@ -59,8 +60,8 @@ static int ctl_op_create(struct ctl_server *s, struct ctl_conn *c, const struct 
 	return 0;
 }
 
-static int ctl_op_destroy(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-			  void *out, size_t *out_len)
+static int ctl_op_destroy(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			  const void *req, void *out, size_t *out_len)
 {
 	struct hv_domain *hd = ctl_ref(s, req);
 
@@ -70,8 +71,8 @@ static int ctl_op_destroy(struct ctl_server *s, struct ctl_conn *c, const struct
 	return 0;
 }
 
-static int ctl_op_pause(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-			void *out, size_t *out_len)
+static int ctl_op_pause(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			const void *req, void *out, size_t *out_len)
 {
 	struct hv_domain *hd = ctl_ref(s, req);
 
@@ -100,8 +101,8 @@ static int ctl_op_shutdown(struct ctl_server *s, struct ctl_conn *c, const struc
 	return 0;
 }
 
-static int ctl_op_list(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-		       void *out, size_t *out_len)
+static int ctl_op_list(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len)
 {
 	const uint32_t fit = (LAMINA_CTL_MAX_PAYLOAD - sizeof(struct lamina_ctl_list_reply)) /
 			     sizeof(struct lamina_ctl_dominfo);
@@ -130,8 +131,8 @@ static int ctl_op_list(struct ctl_server *s, struct ctl_conn *c, const struct la
 	return 0;
 }
 
-static int ctl_op_info(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-		       void *out, size_t *out_len)
+static int ctl_op_info(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len)
 {
 	struct hv_domain *hd = ctl_ref(s, req);
 	struct lamina_ctl_dominfo info;
@@ -144,8 +145,8 @@ static int ctl_op_info(struct ctl_server *s, struct ctl_conn *c, const struct la
 	return 0;
 }
 
-static int ctl_op_wait(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h, const void *req,
-		       void *out, size_t *out_len)
+static int ctl_op_wait(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len)
 {
 	struct lamina_ctl_dominfo info;
 	struct lamina_ctl_wait r;
@@ -157,7 +158,8 @@ static int ctl_op_wait(struct ctl_server *s, struct ctl_conn *c, const struct la
 	if (!hd)
 		return -ESRCH;
 	pthread_mutex_lock(&hd->d.lock);
-	stopped = (hd->d.state == LAMINA_DOM_SHUTDOWN || hd->d.state == LAMINA_DOM_CRASHED) && !hd->action_pending;
+	stopped =
+	    (hd->d.state == LAMINA_DOM_SHUTDOWN || hd->d.state == LAMINA_DOM_CRASHED) && !hd->action_pending;
 	pthread_mutex_unlock(&hd->d.lock);
 	if (!stopped)
 		return ctl_wait_park(s, c, h->seq, hd->d.domid, r.timeout_ms);
@@ -197,17 +199,17 @@ static int ctl_op_host_info(struct ctl_server *s, struct ctl_conn *c, const stru
 }
 
 static const struct ctl_op_desc ctl_op_table[] = {
-	{LAMINA_CTL_HELLO, "HELLO", 0, ctl_op_hello},
-	{LAMINA_CTL_CREATE, "CREATE", sizeof(struct lamina_ctl_domcfg), ctl_op_create},
-	{LAMINA_CTL_DESTROY, "DESTROY", sizeof(struct lamina_ctl_domref), ctl_op_destroy},
-	{LAMINA_CTL_PAUSE, "PAUSE", sizeof(struct lamina_ctl_domref), ctl_op_pause},
-	{LAMINA_CTL_UNPAUSE, "UNPAUSE", sizeof(struct lamina_ctl_domref), ctl_op_pause},
-	{LAMINA_CTL_SHUTDOWN, "SHUTDOWN", sizeof(struct lamina_ctl_shutdown), ctl_op_shutdown},
-	{LAMINA_CTL_LIST, "LIST", sizeof(struct lamina_ctl_list_req), ctl_op_list},
-	{LAMINA_CTL_INFO, "INFO", sizeof(struct lamina_ctl_domref), ctl_op_info},
-	{LAMINA_CTL_WAIT, "WAIT", sizeof(struct lamina_ctl_wait), ctl_op_wait},
-	{LAMINA_CTL_HOST_STOP, "HOST_STOP", 0, ctl_op_host_stop},
-	{LAMINA_CTL_HOST_INFO, "HOST_INFO", 0, ctl_op_host_info},
+    {LAMINA_CTL_HELLO, "HELLO", 0, ctl_op_hello},
+    {LAMINA_CTL_CREATE, "CREATE", sizeof(struct lamina_ctl_domcfg), ctl_op_create},
+    {LAMINA_CTL_DESTROY, "DESTROY", sizeof(struct lamina_ctl_domref), ctl_op_destroy},
+    {LAMINA_CTL_PAUSE, "PAUSE", sizeof(struct lamina_ctl_domref), ctl_op_pause},
+    {LAMINA_CTL_UNPAUSE, "UNPAUSE", sizeof(struct lamina_ctl_domref), ctl_op_pause},
+    {LAMINA_CTL_SHUTDOWN, "SHUTDOWN", sizeof(struct lamina_ctl_shutdown), ctl_op_shutdown},
+    {LAMINA_CTL_LIST, "LIST", sizeof(struct lamina_ctl_list_req), ctl_op_list},
+    {LAMINA_CTL_INFO, "INFO", sizeof(struct lamina_ctl_domref), ctl_op_info},
+    {LAMINA_CTL_WAIT, "WAIT", sizeof(struct lamina_ctl_wait), ctl_op_wait},
+    {LAMINA_CTL_HOST_STOP, "HOST_STOP", 0, ctl_op_host_stop},
+    {LAMINA_CTL_HOST_INFO, "HOST_INFO", 0, ctl_op_host_info},
 };
 
 const struct ctl_op_desc *ctl_op_find(uint16_t op)
@@ -255,7 +257,8 @@ void ctl_on_domain_stop(void *arg, struct hv_domain *hd, bool gone, uint8_t acti
 			have = true;
 		}
 		*pp = w->next;
-		if (ctl_reply(s, w->conn, LAMINA_CTL_WAIT, w->seq, 0, &info, sizeof(info)) < 0 && w->conn->fd >= 0)
+		if (ctl_reply(s, w->conn, LAMINA_CTL_WAIT, w->seq, 0, &info, sizeof(info)) < 0 &&
+		    w->conn->fd >= 0)
 			w->conn->fd = -w->conn->fd - 1;
 		free(w);
 	}
@@ -271,7 +274,8 @@ void ctl_waiters_expire(struct ctl_server *s, uint64_t now_ns)
 			continue;
 		}
 		*pp = w->next;
-		if (ctl_reply(s, w->conn, LAMINA_CTL_WAIT, w->seq, -ETIMEDOUT, NULL, 0) < 0 && w->conn->fd >= 0)
+		if (ctl_reply(s, w->conn, LAMINA_CTL_WAIT, w->seq, -ETIMEDOUT, NULL, 0) < 0 &&
+		    w->conn->fd >= 0)
 			w->conn->fd = -w->conn->fd - 1;
 		free(w);
 	}
@@ -303,5 +307,6 @@ int ctl_waiters_timeout_ms(struct ctl_server *s, uint64_t now_ns)
 		return -1;
 	if (best <= now_ns)
 		return 0;
-	return (int)((best - now_ns + 999999) / 1000000 > 3600000 ? 3600000 : (best - now_ns + 999999) / 1000000);
+	return (int)((best - now_ns + 999999) / 1000000 > 3600000 ? 3600000
+								  : (best - now_ns + 999999) / 1000000);
 }

@@ -31,7 +31,8 @@ int ctl_listen(const char *rundir, int *fd_out)
 	if (fd < 0)
 		return -errno;
 	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, 256) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0600) < 0 ||
+	    listen(fd, 256) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -152,13 +153,13 @@ int ctl_reply(struct ctl_server *s, struct ctl_conn *c, uint16_t op, uint32_t se
 	      size_t len)
 {
 	struct lamina_ctl_hdr h = {
-		.magic = LAMINA_CTL_MAGIC,
-		.version = LAMINA_CTL_VERSION,
-		.op = op,
-		.seq = seq,
-		.status = status,
-		.len = (uint32_t)len,
-		.flags = LAMINA_CTL_F_REPLY,
+	    .magic = LAMINA_CTL_MAGIC,
+	    .version = LAMINA_CTL_VERSION,
+	    .op = op,
+	    .seq = seq,
+	    .status = status,
+	    .len = (uint32_t)len,
+	    .flags = LAMINA_CTL_F_REPLY,
 	};
 	uint8_t buf[sizeof(h) + 512];
 	uint8_t *out = len <= 512 ? buf : s->tx;

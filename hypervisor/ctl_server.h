@@ -71,7 +71,8 @@ int ctl_listen(const char *rundir, int *fd_out);
 
 /* ctl_ops.c */
 const struct ctl_op_desc *ctl_op_find(uint16_t op);
-int ctl_wait_park(struct ctl_server *s, struct ctl_conn *c, uint32_t seq, uint32_t domid, uint32_t timeout_ms);
+int ctl_wait_park(struct ctl_server *s, struct ctl_conn *c, uint32_t seq, uint32_t domid,
+		  uint32_t timeout_ms);
 void ctl_on_domain_stop(void *arg, struct hv_domain *hd, bool gone, uint8_t action);
 void ctl_waiters_expire(struct ctl_server *s, uint64_t now_ns);
 void ctl_waiters_drop_conn(struct ctl_server *s, struct ctl_conn *c);

@@ -30,7 +30,8 @@ int gmem_init(struct guest_mem *m, const char *name, uint64_t ram_size)
 		err = -errno;
 		goto out_close;
 	}
-	m->ram = mmap(NULL, (size_t)ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+	m->ram =
+	    mmap(NULL, (size_t)ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
 	if (m->ram == MAP_FAILED) {
 		err = -errno;
 		m->ram = NULL;

@@ -27,11 +27,11 @@ struct hv_domain {
 	struct hv_domain *reap_next; /* reaper queue */
 	int console_fd;
 	uint32_t restarts;
-	uint8_t action_taken;  /* the on_* action applied last, HV_ACTION_NONE before */
-	bool action_pending;   /* stopped, action not yet run (d.lock) */
-	bool si_ready;         /* shared_info_init done */
+	uint8_t action_taken; /* the on_* action applied last, HV_ACTION_NONE before */
+	bool action_pending;  /* stopped, action not yet run (d.lock) */
+	bool si_ready;	      /* shared_info_init done */
 	uint64_t create_ns;
-	pthread_mutex_t log_lock;  /* guards logrl only: d.lock may be held by a logging caller */
+	pthread_mutex_t log_lock; /* guards logrl only: d.lock may be held by a logging caller */
 	struct hv_ratelimit logrl;
 };
 
@@ -90,7 +90,7 @@ int hv_domid_alloc(struct hv *hv, uint32_t *domid);
 void hv_reaper_push(struct hv *hv, struct hv_domain *hd);
 void hv_reaper_drain(struct hv *hv);
 
-/* hv_config.c: validation of a create request; writes the normalised copy to out. */
+/* hv_domain.c: validation of a create request; writes the normalised copy to out. */
 int hv_domcfg_validate(const struct lamina_ctl_domcfg *in, struct lamina_ctl_domcfg *out, const char **why);
 bool hv_name_valid(const char *name, size_t max);
 
@@ -110,7 +110,7 @@ void hv_domain_free(struct hv_domain *hd); /* reaper: join, close, free */
 void hv_domain_run_action(struct hv_domain *hd);
 int hv_domain_coredump(struct hv_domain *hd);
 
-/* hv_dom_ops.c: the domain_ops the hypercall layer calls. */
+/* hv_actions.c: the domain_ops the hypercall layer calls. */
 extern const struct domain_ops hv_domain_ops;
 
 #endif

@@ -1,23 +1,27 @@
-/* The on_poweroff / on_reboot / on_crash actions, run on the main loop after a domain stops:
- * one table row per libvirt action; restart rebuilds the domain from its kernel under the same
- * id, rename-restart preserves the stopped one under a new name and starts a fresh one. */
+/* How domains stop and what follows: the domain_ops upcalls the hypercall layer makes from vCPU
+ * threads (shutdown, crash, console, block, yield, extra pages, TSC, log) and the on_poweroff /
+ * on_reboot / on_crash actions run on the main loop, one table row per libvirt action: restart
+ * rebuilds the domain from its kernel under the same id, rename-restart preserves the stopped one
+ * under a new name and starts a fresh one, coredump-* write the RAM first. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "hv.h"
+
 #include <xen/sched.h>
 
 static const char *const hv_action_names[] = {
-	[LAMINA_ACT_DESTROY] = "destroy",
-	[LAMINA_ACT_RESTART] = "restart",
-	[LAMINA_ACT_PRESERVE] = "preserve",
-	[LAMINA_ACT_RENAME_RESTART] = "rename-restart",
-	[LAMINA_ACT_COREDUMP_DESTROY] = "coredump-destroy",
-	[LAMINA_ACT_COREDUMP_RESTART] = "coredump-restart",
+    [LAMINA_ACT_DESTROY] = "destroy",
+    [LAMINA_ACT_RESTART] = "restart",
+    [LAMINA_ACT_PRESERVE] = "preserve",
+    [LAMINA_ACT_RENAME_RESTART] = "rename-restart",
+    [LAMINA_ACT_COREDUMP_DESTROY] = "coredump-destroy",
+    [LAMINA_ACT_COREDUMP_RESTART] = "coredump-restart",
 };
 
 int hv_domain_coredump(struct hv_domain *hd)
@@ -31,12 +35,14 @@ int hv_domain_coredump(struct hv_domain *hd)
 	snprintf(path, sizeof(path), "%s/dump", hd->hv->rundir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/dump/%.*s.%u.core", hd->hv->rundir, LAMINA_NAME_MAX, d->cfg.name, d->domid);
+	snprintf(path, sizeof(path), "%s/dump/%.*s.%u.core", hd->hv->rundir, LAMINA_NAME_MAX, d->cfg.name,
+		 d->domid);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	while (off < d->mem.ram_size) {
-		size_t chunk = d->mem.ram_size - off > (1u << 20) ? (1u << 20) : (size_t)(d->mem.ram_size - off);
+		size_t chunk =
+		    d->mem.ram_size - off > (1u << 20) ? (1u << 20) : (size_t)(d->mem.ram_size - off);
 		n = pwrite(fd, d->mem.ram + off, chunk, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -128,7 +134,8 @@ static void hv_act_rename_restart(struct hv_domain *hd)
 	if (rc == 0)
 		rc = hv_domain_spawn(hv, &cfg, domid, hd->restarts + 1, &nhd);
 	if (rc < 0)
-		hv_log(&hv->log, "%s: rename-restart could not start the new domain: %s", cfg.name, strerror(-rc));
+		hv_log(&hv->log, "%s: rename-restart could not start the new domain: %s", cfg.name,
+		       strerror(-rc));
 	else
 		hv_log(&hv->log, "dom%u %s: started by rename-restart", domid, cfg.name);
 }
@@ -146,17 +153,18 @@ static void hv_act_coredump_restart(struct hv_domain *hd)
 }
 
 static void (*const hv_action_table[])(struct hv_domain *hd) = {
-	[LAMINA_ACT_DESTROY] = hv_act_destroy,
-	[LAMINA_ACT_RESTART] = hv_act_restart,
-	[LAMINA_ACT_PRESERVE] = hv_act_preserve,
-	[LAMINA_ACT_RENAME_RESTART] = hv_act_rename_restart,
-	[LAMINA_ACT_COREDUMP_DESTROY] = hv_act_coredump_destroy,
-	[LAMINA_ACT_COREDUMP_RESTART] = hv_act_coredump_restart,
+    [LAMINA_ACT_DESTROY] = hv_act_destroy,
+    [LAMINA_ACT_RESTART] = hv_act_restart,
+    [LAMINA_ACT_PRESERVE] = hv_act_preserve,
+    [LAMINA_ACT_RENAME_RESTART] = hv_act_rename_restart,
+    [LAMINA_ACT_COREDUMP_DESTROY] = hv_act_coredump_destroy,
+    [LAMINA_ACT_COREDUMP_RESTART] = hv_act_coredump_restart,
 };
 
 static const char *hv_reason_name(unsigned reason)
 {
-	static const char *const names[] = {"poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"};
+	static const char *const names[] = {"poweroff", "reboot",   "suspend",
+					    "crash",	"watchdog", "soft_reset"};
 	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "unknown";
 }
 
@@ -198,3 +206,79 @@ void hv_domain_run_action(struct hv_domain *hd)
 	       hv_action_names[act]);
 	hv_action_table[act](hd);
 }
+
+static void hv_op_shutdown(struct domain *d, unsigned reason)
+{
+	hv_domain_stop(hv_domain_of(d), reason, NULL);
+}
+
+static void hv_op_crash(struct domain *d, const char *why)
+{
+	hv_domain_stop(hv_domain_of(d), SHUTDOWN_crash, why ? why : "crashed");
+}
+
+static int hv_op_console_write(struct domain *d, const char *buf, size_t len)
+{
+	struct hv_domain *hd = hv_domain_of(d);
+	uint64_t zero = 0;
+	size_t done = 0;
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	atomic_compare_exchange_strong(&d->first_console_ns, &zero, domain_mono_ns());
+	atomic_fetch_add(&d->console_bytes, len);
+	while (done < len && hd->console_fd >= 0) {
+		n = write(hd->console_fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int hv_op_block(struct vcpu *v)
+{
+	return hv_domain_of(v->d)->hv->rops->block(v);
+}
+
+static void hv_op_yield(struct vcpu *v)
+{
+	sched_yield();
+}
+
+static int hv_op_map_page(struct domain *d, uint64_t gfn, void *page)
+{
+	return hv_domain_of(d)->hv->rops->map_page(d, gfn, page);
+}
+
+static int hv_op_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns)
+{
+	return hv_domain_of(v->d)->hv->rops->read_tsc(v, guest_tsc, mono_ns);
+}
+
+static void hv_op_log(struct domain *d, const char *msg)
+{
+	struct hv_domain *hd = hv_domain_of(d);
+	uint32_t dropped;
+
+	if (!hv_ratelimit_ok(&hd->logrl, &hd->log_lock, &dropped))
+		return;
+	if (dropped)
+		hv_log(&hd->hv->log, "dom%u %s: (%u lines dropped) %s", d->domid, d->cfg.name, dropped, msg);
+	else
+		hv_log(&hd->hv->log, "dom%u %s: %s", d->domid, d->cfg.name, msg);
+}
+
+const struct domain_ops hv_domain_ops = {
+    .shutdown = hv_op_shutdown,
+    .crash = hv_op_crash,
+    .console_write = hv_op_console_write,
+    .block = hv_op_block,
+    .yield = hv_op_yield,
+    .map_page = hv_op_map_page,
+    .read_tsc = hv_op_read_tsc,
+    .log = hv_op_log,
+};

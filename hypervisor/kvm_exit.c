@@ -58,8 +58,8 @@ static const struct kvm_port_desc {
 	const char *name;
 	int (*out)(struct kvm_vcpu_rt *kv, uint8_t *data, size_t len);
 } kvm_port_table[] = {
-	{LAMINA_PORT_HYPERCALL, "hypercall", kvm_io_hypercall},
-	{KVM_PORT_DEBUGCON, "debugcon", kvm_io_debugcon},
+    {LAMINA_PORT_HYPERCALL, "hypercall", kvm_io_hypercall},
+    {KVM_PORT_DEBUGCON, "debugcon", kvm_io_debugcon},
 };
 
 /* IN from anything reads all-ones; OUT to anything but our ports is ignored (nothing there). */
@@ -171,17 +171,17 @@ static int kvm_exit_nothing(struct kvm_vcpu_rt *kv)
 }
 
 static int (*const kvm_exit_table[])(struct kvm_vcpu_rt *kv) = {
-	[KVM_EXIT_IO] = kvm_exit_io,
-	[KVM_EXIT_MMIO] = kvm_exit_mmio,
-	[KVM_EXIT_HLT] = kvm_exit_hlt,
-	[KVM_EXIT_SHUTDOWN] = kvm_exit_shutdown,
-	[KVM_EXIT_FAIL_ENTRY] = kvm_exit_fail_entry,
-	[KVM_EXIT_INTERNAL_ERROR] = kvm_exit_internal,
-	[KVM_EXIT_SYSTEM_EVENT] = kvm_exit_system_event,
-	[KVM_EXIT_INTR] = kvm_exit_nothing,
-	[KVM_EXIT_IRQ_WINDOW_OPEN] = kvm_exit_nothing,
-	[KVM_EXIT_X86_RDMSR] = kvm_exit_rdmsr,
-	[KVM_EXIT_X86_WRMSR] = kvm_exit_wrmsr,
+    [KVM_EXIT_IO] = kvm_exit_io,
+    [KVM_EXIT_MMIO] = kvm_exit_mmio,
+    [KVM_EXIT_HLT] = kvm_exit_hlt,
+    [KVM_EXIT_SHUTDOWN] = kvm_exit_shutdown,
+    [KVM_EXIT_FAIL_ENTRY] = kvm_exit_fail_entry,
+    [KVM_EXIT_INTERNAL_ERROR] = kvm_exit_internal,
+    [KVM_EXIT_SYSTEM_EVENT] = kvm_exit_system_event,
+    [KVM_EXIT_INTR] = kvm_exit_nothing,
+    [KVM_EXIT_IRQ_WINDOW_OPEN] = kvm_exit_nothing,
+    [KVM_EXIT_X86_RDMSR] = kvm_exit_rdmsr,
+    [KVM_EXIT_X86_WRMSR] = kvm_exit_wrmsr,
 };
 
 static void kvm_fill_sys(struct kvm_vcpu_rt *kv)
@@ -213,7 +213,7 @@ void *kvm_vcpu_thread(void *arg)
 	struct kvm_vcpu_rt *kv = arg;
 	struct kvm_run *run = kv->run;
 	struct vcpu *v = kv->v;
-	int (*fn)(struct kvm_vcpu_rt *kv);
+	int (*fn)(struct kvm_vcpu_rt * kv);
 	sigset_t set;
 	uint32_t reason;
 
@@ -234,10 +234,13 @@ void *kvm_vcpu_thread(void *arg)
 		}
 		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
 		reason = run->exit_reason;
-		if (__builtin_expect(reason == KVM_EXIT_IO && run->io.port == LAMINA_PORT_NULL, 1))
+		if (__builtin_expect(reason == KVM_EXIT_IO && run->io.port == LAMINA_PORT_NULL &&
+					 run->io.direction == KVM_EXIT_IO_OUT,
+				     1))
 			continue;
 		kvm_fill_sys(kv);
-		fn = reason < sizeof(kvm_exit_table) / sizeof(kvm_exit_table[0]) ? kvm_exit_table[reason] : NULL;
+		fn = reason < sizeof(kvm_exit_table) / sizeof(kvm_exit_table[0]) ? kvm_exit_table[reason]
+										 : NULL;
 		if (!fn) {
 			kvm_crash(kv, "unexpected KVM exit %u", reason);
 			break;

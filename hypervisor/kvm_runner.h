@@ -17,6 +17,22 @@
 #define KVM_REQ_STOP 0x2u
 #define KVM_EXTRA_SLOT_BASE 1 /* slot 0 is RAM; extra page i uses slot 1 + i */
 
+#define KVM_POOL_MAX 16
+#define KVM_POOL_DEFAULT 4
+
+struct kvm_ctx;
+
+/* VM shells built ahead of need by a filler thread (kvm_vm.c). */
+struct kvm_pool {
+	struct kvm_ctx *k;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fds[KVM_POOL_MAX];
+	unsigned n, target;
+	bool quit, started;
+};
+
 struct kvm_ctx {
 	int kvm_fd;
 	size_t run_size;
@@ -24,6 +40,7 @@ struct kvm_ctx {
 	bool have_msr_filter;
 	struct hv_log *log;
 	struct kvm_cpuid2 *cpuid; /* supported leaves minus KVM's 0x4000000x, before per-vCPU leaves */
+	struct kvm_pool pool;
 };
 
 struct kvm_vm {
@@ -39,11 +56,11 @@ struct kvm_vcpu_rt {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	bool exited; /* the thread has ended: no more signals to it (lock) */
+	bool exited;	      /* the thread has ended: no more signals to it (lock) */
 	_Atomic unsigned req; /* KVM_REQ_* */
 	pthread_mutex_t lock; /* with cond: parking and blocking */
 	pthread_cond_t cond;
-	bool wake; /* a wake-up not yet consumed by block() */
+	bool wake;	    /* a wake-up not yet consumed by block() */
 	int64_t tsc_offset; /* guest TSC - host TSC */
 	clockid_t cpu_clock;
 	_Atomic uint64_t cpu_ns_final; /* thread CPU time, stamped when the thread ends */
@@ -56,9 +73,15 @@ static inline uint64_t kvm_rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-/* kvm_cpuid.c */
+/* kvm_vcpu.c: CPUID */
 int kvm_cpuid_template(struct kvm_ctx *k);
 int kvm_cpuid_set(struct kvm_ctx *k, struct kvm_vcpu_rt *kv);
+
+/* kvm_vm.c: the VM pool */
+int kvm_shell_create(struct kvm_ctx *k, int *fd_out);
+int kvm_pool_start(struct kvm_ctx *k, unsigned target);
+void kvm_pool_stop(struct kvm_ctx *k);
+int kvm_pool_take(struct kvm_ctx *k, int *fd_out);
 
 /* kvm_exit.c */
 void *kvm_vcpu_thread(void *arg);

@@ -72,10 +72,10 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"rundir", required_argument, NULL, 'r'},
-		{"log", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"rundir", required_argument, NULL, 'r'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *rundir = getenv("LAMINA_RUNDIR"), *logpath = NULL;
 	char logbuf[PATH_MAX], sub[PATH_MAX];

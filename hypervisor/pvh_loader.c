@@ -146,8 +146,8 @@ static int pvh_scan_notes(const uint8_t *p, uint64_t size, uint64_t *entry)
 }
 
 /* Walks a header table (program or section headers) that was bounds-checked by the caller. */
-static int pvh_notes_in_table(const uint8_t *img, size_t len, uint64_t off, unsigned n, size_t ent,
-			      int is64, int section, uint64_t *entry)
+static int pvh_notes_in_table(const uint8_t *img, size_t len, uint64_t off, unsigned n, size_t ent, int is64,
+			      int section, uint64_t *entry)
 {
 	struct pvh_seg s;
 	unsigned i;
@@ -251,8 +251,8 @@ static void pvh_build_memmap(struct domain *d, uint64_t si)
 		d->memmap[n++] = (struct hvm_memmap_table_entry){0, si, XEN_HVM_MEMMAP_TYPE_RAM, 0};
 	d->memmap[n++] = (struct hvm_memmap_table_entry){si, PVH_PAGE, XEN_HVM_MEMMAP_TYPE_RESERVED, 0};
 	if (si + PVH_PAGE < ram)
-		d->memmap[n++] =
-			(struct hvm_memmap_table_entry){si + PVH_PAGE, ram - si - PVH_PAGE, XEN_HVM_MEMMAP_TYPE_RAM, 0};
+		d->memmap[n++] = (struct hvm_memmap_table_entry){si + PVH_PAGE, ram - si - PVH_PAGE,
+								 XEN_HVM_MEMMAP_TYPE_RAM, 0};
 	d->nr_memmap = n;
 }
 

@@ -13,7 +13,7 @@ struct domain;
 
 /* What the ELF says, checked against the file and a RAM size; nothing copied yet. */
 struct pvh_elf {
-	uint64_t entry;   /* PHYS32 entry point */
+	uint64_t entry;	  /* PHYS32 entry point */
 	uint64_t load_lo; /* lowest byte any PT_LOAD covers */
 	uint64_t load_hi; /* one past the highest */
 	unsigned nr_load;
