@@ -112,55 +112,65 @@ static void xsl_report(const char *name, uint64_t *lat, int n, uint64_t total_ns
 	printf("%s_p99_us %.2f\n", name, (double)lat[(size_t)n * 99 / 100] / 1000.0);
 }
 
-static int xsl_run(const char *sock, int n)
+static int xsl_run(const char *sock, int n, const char *only)
 {
-	static struct xsl_conn a, b;
+	struct xsl_conn *pa = calloc(1, sizeof(*pa)), *pb = calloc(1, sizeof(*pb));
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), t0, t1, start;
 	static const char rd[] = "/bench/key";
 	char msg[128];
 	int i, len, rc = 1;
 
-	if (!lat || xsl_connect(sock, &a) < 0 || xsl_connect(sock, &b) < 0) {
+	if (!lat || !pa || !pb || xsl_connect(sock, pa) < 0 || xsl_connect(sock, pb) < 0) {
 		fprintf(stderr, "xs-load: cannot connect to %s\n", sock);
 		goto out;
 	}
-	if (xsl_req(&a, XS_WRITE, "/bench/key\0value-0123456789", 27) < 0)
+	if (xsl_req(pa, XS_WRITE, "/bench/key\0value-0123456789", 27) < 0)
 		goto fail;
 	/* read */
+	if (only && !strstr(only, "read"))
+		goto write;
 	for (i = 0; i < n / 10; i++)
-		xsl_req(&a, XS_READ, rd, sizeof(rd));
+		xsl_req(pa, XS_READ, rd, sizeof(rd));
 	start = xsl_now_ns();
 	for (i = 0; i < n; i++) {
 		t0 = xsl_now_ns();
-		if (xsl_req(&a, XS_READ, rd, sizeof(rd)) < 0)
+		if (xsl_req(pa, XS_READ, rd, sizeof(rd)) < 0)
 			goto fail;
 		lat[i] = xsl_now_ns() - t0;
 	}
 	xsl_report("read", lat, n, xsl_now_ns() - start);
+write:
 	/* write: 100 keys in turn */
+	if (only && !strstr(only, "write"))
+		goto watch;
 	start = xsl_now_ns();
 	for (i = 0; i < n; i++) {
 		len = snprintf(msg, sizeof(msg), "/bench/w/k%d%cvalue-%d", i % 100, 0, i);
 		t0 = xsl_now_ns();
-		if (xsl_req(&a, XS_WRITE, msg, (uint32_t)len) < 0)
+		if (xsl_req(pa, XS_WRITE, msg, (uint32_t)len) < 0)
 			goto fail;
 		lat[i] = xsl_now_ns() - t0;
 	}
 	xsl_report("write", lat, n, xsl_now_ns() - start);
+watch:
 	/* watch fire: b writes below a's watch; time until a has the event */
-	if (xsl_send(&a, XS_WATCH, "/bench/watch\0tok\0", 17) < 0)
+	if (only && !strstr(only, "watch")) {
+		rc = 0;
+		goto out;
+	}
+	if (xsl_send(pa, XS_WATCH, "/bench/watch\0tok\0", 17) < 0)
 		goto fail;
 	for (i = 0; i < 2; i++) /* the reply and the initial event */
-		if (xsl_recv(&a) < 0)
+		if (xsl_recv(pa) < 0)
 			goto fail;
 	start = xsl_now_ns();
 	for (i = 0; i < n; i++) {
 		len = snprintf(msg, sizeof(msg), "/bench/watch/x%c%d", 0, i);
 		t0 = xsl_now_ns();
-		if (xsl_send(&b, XS_WRITE, msg, (uint32_t)len) < 0 || xsl_recv(&a) != XS_WATCH_EVENT)
+		if (xsl_send(pb, XS_WRITE, msg, (uint32_t)len) < 0 || xsl_recv(pa) != XS_WATCH_EVENT)
 			goto fail;
 		t1 = xsl_now_ns();
-		if (xsl_recv(&b) != XS_WRITE)
+		if (xsl_recv(pb) != XS_WRITE)
 			goto fail;
 		lat[i] = t1 - t0;
 	}
@@ -171,16 +181,20 @@ fail:
 	fprintf(stderr, "xs-load: request failed against %s\n", sock);
 out:
 	free(lat);
+	free(pa);
+	free(pb);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	const char *sock = NULL;
+	const char *sock = NULL, *only = NULL;
 	int n = 20000, opt;
 
-	while ((opt = getopt(argc, argv, "s:n:")) != -1) {
-		if (opt == 's')
+	while ((opt = getopt(argc, argv, "s:n:o:")) != -1) {
+		if (opt == 'o')
+			only = optarg;
+		else if (opt == 's')
 			sock = optarg;
 		else if (opt == 'n')
 			n = atoi(optarg);
@@ -188,8 +202,8 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (!sock || n < 100) {
-		fprintf(stderr, "usage: xs-load -s SOCKET [-n REQUESTS (>= 100)]\n");
+		fprintf(stderr, "usage: xs-load -s SOCKET [-n REQUESTS (>= 100)] [-o read,write,watch]\n");
 		return 2;
 	}
-	return xsl_run(sock, n);
+	return xsl_run(sock, n, only);
 }

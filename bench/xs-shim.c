@@ -2,7 +2,9 @@
  * for the store benchmark: it answers the start-up calls into libxenctrl, libxenevtchn and
  * libxengnttab, and the opens of /proc/xen/xsd_port and /proc/xen/xsd_kva, with inert stand-ins
  * (an event channel fd that never fires, anonymous pages for rings). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +86,8 @@ int xenevtchn_notify(xenevtchn_handle *xce, evtchn_port_t port)
 	return 0;
 }
 
-xenevtchn_port_or_error_t xenevtchn_bind_interdomain(xenevtchn_handle *xce, uint32_t domid, evtchn_port_t rport)
+xenevtchn_port_or_error_t xenevtchn_bind_interdomain(xenevtchn_handle *xce, uint32_t domid,
+						     evtchn_port_t rport)
 {
 	return (xenevtchn_port_or_error_t)xce->next_port++;
 }
@@ -178,7 +181,8 @@ static int xs_shim_open(const char *sym, int dirfd, const char *path, int flags,
 		int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, sym);
 		return real(path, flags, mode);
 	} else {
-		int (*real)(int, const char *, int, ...) = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, sym);
+		int (*real)(int, const char *, int, ...) =
+		    (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, sym);
 		return real(dirfd, path, flags, mode);
 	}
 }

@@ -192,14 +192,14 @@ static int xs_cli_perms(struct xs_client *c, int argc, char **argv)
 }
 
 static const struct xs_cli_cmd xs_cli_cmds[] = {
-	{"read", "read PATH...", 1, xs_cli_read},
-	{"write", "write PATH VALUE [PATH VALUE]...", 2, xs_cli_write},
-	{"ls", "ls [-r] [PATH]", 0, xs_cli_ls},
-	{"rm", "rm PATH...", 1, xs_cli_rm},
-	{"mkdir", "mkdir PATH...", 1, xs_cli_mkdir},
-	{"watch", "watch [-n COUNT] PATH...", 1, xs_cli_watch},
-	{"perms", "perms PATH [PERM...]  (PERM: n|r|w|b followed by a domain id; the first is the owner)", 1,
-	 xs_cli_perms},
+    {"read", "read PATH...", 1, xs_cli_read},
+    {"write", "write PATH VALUE [PATH VALUE]...", 2, xs_cli_write},
+    {"ls", "ls [-r] [PATH]", 0, xs_cli_ls},
+    {"rm", "rm PATH...", 1, xs_cli_rm},
+    {"mkdir", "mkdir PATH...", 1, xs_cli_mkdir},
+    {"watch", "watch [-n COUNT] PATH...", 1, xs_cli_watch},
+    {"perms", "perms PATH [PERM...]  (PERM: n|r|w|b followed by a domain id; the first is the owner)", 1,
+     xs_cli_perms},
 };
 
 static void xs_cli_usage(void)

@@ -90,7 +90,8 @@ static int xs_client_io(int fd, void *buf, size_t len, bool wr)
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = wr ? write(fd, (char *)buf + off, len - off) : read(fd, (char *)buf + off, len - off);
+		ssize_t n =
+		    wr ? write(fd, (char *)buf + off, len - off) : read(fd, (char *)buf + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -341,7 +342,8 @@ int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path, char
 	return rc;
 }
 
-int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path, const char *const *perms, unsigned n)
+int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path, const char *const *perms,
+			unsigned n)
 {
 	const char *args[65];
 	unsigned i;

@@ -25,7 +25,8 @@ int xs_client_rm(struct xs_client *c, uint32_t tx, const char *path);
 /* *names: a NULL-terminated array in one allocation (free(*names)). */
 int xs_client_ls(struct xs_client *c, uint32_t tx, const char *path, char ***names, unsigned *n);
 int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path, char ***perms, unsigned *n);
-int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path, const char *const *perms, unsigned n);
+int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path, const char *const *perms,
+			unsigned n);
 int xs_client_watch(struct xs_client *c, const char *path, const char *token);
 int xs_client_unwatch(struct xs_client *c, const char *path, const char *token);
 /* Next watch event; timeout_ms < 0 waits for ever; -ETIMEDOUT. Free *path (token shares it). */

@@ -52,7 +52,8 @@ void xs_store_free(struct xs_store *st)
 	free(st);
 }
 
-struct xs_conn *xs_conn_new(struct xs_store *st, uint32_t domid, bool priv, const struct xs_conn_tops *tops, void *tctx)
+struct xs_conn *xs_conn_new(struct xs_store *st, uint32_t domid, bool priv, const struct xs_conn_tops *tops,
+			    void *tctx)
 {
 	struct xs_conn *c = calloc(1, sizeof(*c));
 
@@ -172,7 +173,8 @@ int xs_conn_error(struct xs_conn *c, const struct xsd_sockmsg *h, int err)
 {
 	const char *name = xs_errno_name(err);
 
-	return xs_conn_queue(c, XS_ERROR, h->req_id, h->tx_id, name, (uint32_t)strlen(name) + 1, NULL, 0, true);
+	return xs_conn_queue(c, XS_ERROR, h->req_id, h->tx_id, name, (uint32_t)strlen(name) + 1, NULL, 0,
+			     true);
 }
 
 /* The transport wrote n bytes from the head of the queue. */

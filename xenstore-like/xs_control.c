@@ -83,7 +83,8 @@ static int xs_ctl_quota(struct xs_conn *c, const struct xsd_sockmsg *h, const ch
 
 	if (argc == 1) {
 		for (k = 0; k < XS_Q_COUNT; k++)
-			off += (size_t)snprintf(out + off, sizeof(out) - off, "%s %u\n", xs_quota_name(k), st->quota.v[k]);
+			off += (size_t)snprintf(out + off, sizeof(out) - off, "%s %u\n", xs_quota_name(k),
+						st->quota.v[k]);
 		return xs_ctl_reply(c, h, out);
 	}
 	if (argc == 3) {
@@ -116,10 +117,10 @@ static int xs_ctl_quota(struct xs_conn *c, const struct xsd_sockmsg *h, const ch
 static int xs_ctl_help(struct xs_conn *c, const struct xsd_sockmsg *h, const char **argv, int argc);
 
 static const struct xs_ctl_cmd xs_ctl_cmds[] = {
-	{"help", "help", xs_ctl_help},
-	{"log", "log [error|info|debug|on|off]", xs_ctl_log},
-	{"print", "print STRING", xs_ctl_print},
-	{"quota", "quota [NAME VALUE | DOMID]", xs_ctl_quota},
+    {"help", "help", xs_ctl_help},
+    {"log", "log [error|info|debug|on|off]", xs_ctl_log},
+    {"print", "print STRING", xs_ctl_print},
+    {"quota", "quota [NAME VALUE | DOMID]", xs_ctl_quota},
 };
 
 static int xs_ctl_help(struct xs_conn *c, const struct xsd_sockmsg *h, const char **argv, int argc)

@@ -14,13 +14,13 @@ struct xs_quota_def {
 };
 
 static const struct xs_quota_def xs_quota_defs[XS_Q_COUNT] = {
-	[XS_Q_NODES] = {"nodes", 1000, ENOSPC},
-	[XS_Q_WATCHES] = {"watches", 128, E2BIG},
-	[XS_Q_OUTSTANDING] = {"outstanding", 20, 0},
-	[XS_Q_TXNS] = {"transactions", 10, ENOSPC},
-	[XS_Q_NODE_SIZE] = {"node-size", 2048, ENOSPC},
-	[XS_Q_PAYLOAD] = {"payload", XENSTORE_PAYLOAD_MAX, E2BIG},
-	[XS_Q_PERMS] = {"perms", 5, ENOSPC},
+    [XS_Q_NODES] = {"nodes", 1000, ENOSPC},
+    [XS_Q_WATCHES] = {"watches", 128, E2BIG},
+    [XS_Q_OUTSTANDING] = {"outstanding", 20, 0},
+    [XS_Q_TXNS] = {"transactions", 10, ENOSPC},
+    [XS_Q_NODE_SIZE] = {"node-size", 2048, ENOSPC},
+    [XS_Q_PAYLOAD] = {"payload", XENSTORE_PAYLOAD_MAX, E2BIG},
+    [XS_Q_PERMS] = {"perms", 5, ENOSPC},
 };
 
 void xs_quota_defaults(struct xs_quota *q)
@@ -154,8 +154,8 @@ int xs_domain_introduce(struct xs_store *st, uint32_t domid, uint64_t mfn, uint3
 	}
 	d->introduced = true;
 	if (first) {
-		xs_log(st, XS_LOG_INFO, "introduced dom%u (gfn %#llx, port %u)", domid, (unsigned long long)mfn,
-		       port);
+		xs_log(st, XS_LOG_INFO, "introduced dom%u (gfn %#llx, port %u)", domid,
+		       (unsigned long long)mfn, port);
 		xs_watch_fire_special(st, "@introduceDomain");
 	}
 	return 0;

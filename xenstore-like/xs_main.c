@@ -9,18 +9,21 @@
 
 static void xs_usage(FILE *f)
 {
-	fprintf(f, "usage: lamina-xenstored [options]\n"
-		   "  --rundir DIR          run directory (default $LAMINA_RUNDIR or /run/lamina);\n"
-		   "                        the socket is DIR/xenstored/socket\n"
-		   "  --socket PATH         socket path (default $XENSTORED_PATH, else as above)\n"
-		   "  --pid-file FILE       write the pid once the socket is listening\n"
-		   "  --log FILE            log file (default: standard error); --log-level error|info|debug\n"
-		   "  --persist FILE        load the tree from FILE and save it there (each second when\n"
-		   "                        changed, and at exit)\n"
-		   "  --quota NAME=VALUE    nodes, watches, outstanding, transactions, node-size,\n"
-		   "                        payload, perms (per unprivileged domain)\n"
-		   "  -E N, -W N, -t N, -S N, -A N   Xen-style: nodes, watches, transactions, node size,\n"
-		   "                        permissions per node\n");
+	fprintf(f,
+		"usage: lamina-xenstored [options]\n"
+		"  --rundir DIR          run directory (default $LAMINA_RUNDIR or /run/lamina);\n"
+		"                        the socket is DIR/xenstored/socket\n"
+		"  --socket PATH         socket path (default $XENSTORED_PATH, else as above)\n"
+		"  --pid-file FILE       write the pid once the socket is listening\n"
+		"  --log FILE            log file (default: standard error); --log-level error|info|debug\n"
+		"  --persist FILE        load the tree from FILE and save it there (each second when\n"
+		"                        changed, and at exit)\n"
+		"  --quota NAME=VALUE    nodes, watches, outstanding, transactions, node-size,\n"
+		"                        payload, perms (per unprivileged domain)\n"
+		"  --ring-dir DIR        connect introduced domains' rings through files in DIR\n"
+		"                        (development mapper, see xs_devmap.c)\n"
+		"  -E N, -W N, -t N, -S N, -A N   Xen-style: nodes, watches, transactions, node size,\n"
+		"                        permissions per node\n");
 }
 
 static int xs_set_quota(struct xs_store *st, const char *name, const char *val)
@@ -41,11 +44,16 @@ static int xs_set_quota(struct xs_store *st, const char *name, const char *val)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"rundir", required_argument, NULL, 'r'}, {"socket", required_argument, NULL, 's'},
-		{"pid-file", required_argument, NULL, 'F'}, {"log", required_argument, NULL, 'l'},
-		{"log-level", required_argument, NULL, 'L'}, {"persist", required_argument, NULL, 'p'},
-		{"quota", required_argument, NULL, 'Q'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"rundir", required_argument, NULL, 'r'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"pid-file", required_argument, NULL, 'F'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"persist", required_argument, NULL, 'p'},
+	    {"quota", required_argument, NULL, 'Q'},
+	    {"ring-dir", required_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const char *const levels[] = {"error", "info", "debug"};
 	const char *rundir = getenv("LAMINA_RUNDIR"), *sock = getenv("XENSTORED_PATH");
@@ -53,7 +61,9 @@ int main(int argc, char **argv)
 	struct xs_server *srv = NULL;
 	struct xs_store *st;
 	char path[4096], *eq;
-	const char *logfile = NULL;
+	const char *logfile = NULL, *ringdir = NULL;
+	const struct xs_ring_ops *rops = NULL;
+	void *rctx = NULL;
 	int opt, rc, i, ret = 1;
 
 	st = xs_store_new();
@@ -65,11 +75,24 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "E:W:t:S:A:h", opts, NULL)) != -1) {
 		rc = 0;
 		switch (opt) {
-		case 'r': rundir = optarg; break;
-		case 's': sock = optarg; break;
-		case 'F': cfg.pid_file = optarg; break;
-		case 'l': logfile = optarg; break;
-		case 'p': cfg.persist_file = optarg; break;
+		case 'r':
+			rundir = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'F':
+			cfg.pid_file = optarg;
+			break;
+		case 'l':
+			logfile = optarg;
+			break;
+		case 'p':
+			cfg.persist_file = optarg;
+			break;
+		case 'R':
+			ringdir = optarg;
+			break;
 		case 'L':
 			rc = -EINVAL;
 			for (i = 0; i < 3; i++)
@@ -85,13 +108,29 @@ int main(int argc, char **argv)
 			*eq = '\0';
 			rc = xs_set_quota(st, optarg, eq + 1);
 			break;
-		case 'E': rc = xs_set_quota(st, "nodes", optarg); break;
-		case 'W': rc = xs_set_quota(st, "watches", optarg); break;
-		case 't': rc = xs_set_quota(st, "transactions", optarg); break;
-		case 'S': rc = xs_set_quota(st, "node-size", optarg); break;
-		case 'A': rc = xs_set_quota(st, "perms", optarg); break;
-		case 'h': xs_usage(stdout); ret = 0; goto out;
-		default: xs_usage(stderr); ret = 2; goto out;
+		case 'E':
+			rc = xs_set_quota(st, "nodes", optarg);
+			break;
+		case 'W':
+			rc = xs_set_quota(st, "watches", optarg);
+			break;
+		case 't':
+			rc = xs_set_quota(st, "transactions", optarg);
+			break;
+		case 'S':
+			rc = xs_set_quota(st, "node-size", optarg);
+			break;
+		case 'A':
+			rc = xs_set_quota(st, "perms", optarg);
+			break;
+		case 'h':
+			xs_usage(stdout);
+			ret = 0;
+			goto out;
+		default:
+			xs_usage(stderr);
+			ret = 2;
+			goto out;
 		}
 		if (rc < 0) {
 			fprintf(stderr, "lamina-xenstored: bad value for -%c: %s\n", opt, optarg);
@@ -145,14 +184,25 @@ int main(int argc, char **argv)
 		xs_log(st, XS_LOG_ERR, "cannot listen on %s: %s", sock, strerror(-rc));
 		goto out;
 	}
-	/* Guests' rings need the hypervisor's mapper (map ring page, bind event channel); until it
-	 * is plugged in here with xs_server_set_mapper, INTRODUCE records the domain only. */
+	/* Guests' rings need a mapper (map the ring page, bind the event channel). The hypervisor's,
+	 * over its control socket, is still to come; --ring-dir gives the file-based one for tests.
+	 * Without a mapper INTRODUCE records the domain only. */
+	if (ringdir) {
+		rc = xs_devmap_new(ringdir, &rops, &rctx);
+		if (rc < 0) {
+			xs_log(st, XS_LOG_ERR, "--ring-dir %s: %s", ringdir, strerror(-rc));
+			goto out;
+		}
+		xs_server_set_mapper(srv, rops, rctx);
+	}
 	rc = xs_server_run(srv);
 	ret = rc < 0 ? 1 : 0;
 out:
 	xs_server_free(srv);
 	if (st->log && st->log != stderr)
 		fclose(st->log);
-	xs_store_free(st);
+	xs_store_free(st); /* releases rings through the mapper: before it goes */
+	if (rctx)
+		xs_devmap_free(rctx);
 	return ret;
 }

@@ -302,13 +302,13 @@ static int xs_op_txn_end(struct xs_conn *c, const struct xsd_sockmsg *h, char *b
 
 static int xs_op_introduce(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t)
 {
-	uint32_t domid, port, mfn_hi = 0, mfn;
+	uint32_t domid, port, mfn;
 	const char *a[3];
 	int rc;
 
-	(void)mfn_hi;
 	if ((rc = xs_args(h, b, a, 3)) < 0 || (rc = xs_parse_u32(a[0], XS_DOMID_MAX, &domid)) < 0 ||
-	    (rc = xs_parse_u32(a[1], UINT32_MAX, &mfn)) < 0 || (rc = xs_parse_u32(a[2], UINT32_MAX, &port)) < 0)
+	    (rc = xs_parse_u32(a[1], UINT32_MAX, &mfn)) < 0 ||
+	    (rc = xs_parse_u32(a[2], UINT32_MAX, &port)) < 0)
 		return rc;
 	if ((rc = xs_domain_introduce(c->st, domid, mfn, port)) < 0)
 		return rc;
@@ -417,34 +417,29 @@ struct xs_op {
 };
 
 static const struct xs_op xs_ops[XS_TYPE_COUNT] = {
-	[XS_CONTROL] = {"CONTROL", true, false, xs_op_control},
-	[XS_DIRECTORY] = {"DIRECTORY", false, true, xs_op_directory},
-	[XS_READ] = {"READ", false, true, xs_op_read},
-	[XS_GET_PERMS] = {"GET_PERMS", false, true, xs_op_get_perms},
-	[XS_WATCH] = {"WATCH", false, false, xs_op_watch},
-	[XS_UNWATCH] = {"UNWATCH", false, false, xs_op_unwatch},
-	[XS_TRANSACTION_START] = {"TRANSACTION_START", false, true, xs_op_txn_start},
-	[XS_TRANSACTION_END] = {"TRANSACTION_END", false, true, xs_op_txn_end},
-	[XS_INTRODUCE] = {"INTRODUCE", true, false, xs_op_introduce},
-	[XS_RELEASE] = {"RELEASE", true, false, xs_op_release},
-	[XS_GET_DOMAIN_PATH] = {"GET_DOMAIN_PATH", false, false, xs_op_get_domain_path},
-	[XS_WRITE] = {"WRITE", false, true, xs_op_write},
-	[XS_MKDIR] = {"MKDIR", false, true, xs_op_mkdir},
-	[XS_RM] = {"RM", false, true, xs_op_rm},
-	[XS_SET_PERMS] = {"SET_PERMS", false, true, xs_op_set_perms},
-	[XS_WATCH_EVENT] = {"WATCH_EVENT", false, false, NULL}, /* daemon to client only */
-	[XS_ERROR] = {"ERROR", false, false, NULL},             /* daemon to client only */
-	[XS_IS_DOMAIN_INTRODUCED] = {"IS_DOMAIN_INTRODUCED", true, false, xs_op_is_introduced},
-	[XS_RESUME] = {"RESUME", true, false, xs_op_resume},
-	[XS_SET_TARGET] = {"SET_TARGET", true, false, xs_op_set_target},
-	[XS_RESET_WATCHES] = {"RESET_WATCHES", false, false, xs_op_reset_watches},
-	[XS_DIRECTORY_PART] = {"DIRECTORY_PART", false, true, xs_op_directory_part},
+    [XS_CONTROL] = {"CONTROL", true, false, xs_op_control},
+    [XS_DIRECTORY] = {"DIRECTORY", false, true, xs_op_directory},
+    [XS_READ] = {"READ", false, true, xs_op_read},
+    [XS_GET_PERMS] = {"GET_PERMS", false, true, xs_op_get_perms},
+    [XS_WATCH] = {"WATCH", false, false, xs_op_watch},
+    [XS_UNWATCH] = {"UNWATCH", false, false, xs_op_unwatch},
+    [XS_TRANSACTION_START] = {"TRANSACTION_START", false, true, xs_op_txn_start},
+    [XS_TRANSACTION_END] = {"TRANSACTION_END", false, true, xs_op_txn_end},
+    [XS_INTRODUCE] = {"INTRODUCE", true, false, xs_op_introduce},
+    [XS_RELEASE] = {"RELEASE", true, false, xs_op_release},
+    [XS_GET_DOMAIN_PATH] = {"GET_DOMAIN_PATH", false, false, xs_op_get_domain_path},
+    [XS_WRITE] = {"WRITE", false, true, xs_op_write},
+    [XS_MKDIR] = {"MKDIR", false, true, xs_op_mkdir},
+    [XS_RM] = {"RM", false, true, xs_op_rm},
+    [XS_SET_PERMS] = {"SET_PERMS", false, true, xs_op_set_perms},
+    [XS_WATCH_EVENT] = {"WATCH_EVENT", false, false, NULL}, /* daemon to client only */
+    [XS_ERROR] = {"ERROR", false, false, NULL},		    /* daemon to client only */
+    [XS_IS_DOMAIN_INTRODUCED] = {"IS_DOMAIN_INTRODUCED", true, false, xs_op_is_introduced},
+    [XS_RESUME] = {"RESUME", true, false, xs_op_resume},
+    [XS_SET_TARGET] = {"SET_TARGET", true, false, xs_op_set_target},
+    [XS_RESET_WATCHES] = {"RESET_WATCHES", false, false, xs_op_reset_watches},
+    [XS_DIRECTORY_PART] = {"DIRECTORY_PART", false, true, xs_op_directory_part},
 };
-
-const char *xs_ops_type_name(uint32_t type)
-{
-	return type < XS_TYPE_COUNT && xs_ops[type].name ? xs_ops[type].name : "UNKNOWN";
-}
 
 /* Handles one complete request (body NUL-terminated at h->len); the error return becomes an
  * XS_ERROR reply. */

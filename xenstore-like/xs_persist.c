@@ -77,7 +77,8 @@ static int xs_persist_read_node(FILE *f, struct xs_htab *h)
 	if (r.pathlen == 0 || r.pathlen > XENSTORE_ABS_PATH_MAX || r.nperms == 0 || r.nperms > 64 ||
 	    r.vlen > XENSTORE_PAYLOAD_MAX)
 		return -EINVAL;
-	if (fread(path, 1, r.pathlen, f) != r.pathlen || fread(perms, sizeof(perms[0]), r.nperms, f) != r.nperms)
+	if (fread(path, 1, r.pathlen, f) != r.pathlen ||
+	    fread(perms, sizeof(perms[0]), r.nperms, f) != r.nperms)
 		return -EIO;
 	path[r.pathlen] = '\0';
 	if (strlen(path) != r.pathlen || !xs_path_valid(path) || xs_htab_get(h, path))

@@ -23,9 +23,9 @@ static int xs_ring_flush(struct xs_conn *c);
 static void xs_ring_destroy(struct xs_conn *c);
 
 static const struct xs_conn_tops xs_ring_tops = {
-	.name = "ring",
-	.flush = xs_ring_flush,
-	.destroy = xs_ring_destroy,
+    .name = "ring",
+    .flush = xs_ring_flush,
+    .destroy = xs_ring_destroy,
 };
 
 struct xs_conn *xs_ring_conn(struct xs_ring *r)
@@ -153,6 +153,8 @@ void xs_ring_kick(struct xs_ring *r)
 {
 	uint64_t v;
 
+	if (r->c->dead || !r->intf)
+		return;
 	if (read(r->fd, &v, sizeof(v)) < 0) {
 		/* nothing to clear: a spurious wake-up or a test calling directly */
 	}
@@ -241,13 +243,31 @@ fail:
 	return rc;
 }
 
+/* RELEASE or re-INTRODUCE: the page and the event channel go at once (a re-introduction binds
+ * the port again); the ring and its connection go when the loop reaps dead connections, after any
+ * event still in flight that names them. */
 static void xs_ring_detach(struct xs_store *st, struct xs_domain *d)
 {
 	struct xs_ring *r = d->ring;
 
 	if (!r)
 		return;
-	xs_ring_destroy(r->c);
+	d->ring = NULL;
+	d->conn = NULL;
+	if (!r->c->dead) {
+		r->c->dead = true;
+		st->ndead++;
+	}
+	if (r->fd >= 0) {
+		if (r->env->poll_del)
+			r->env->poll_del(r->env->pctx, r->fd);
+		r->env->ops->unbind_evtchn(r->env->ops_ctx, r->d->domid, r->fd);
+		r->fd = -1;
+	}
+	if (r->intf) {
+		r->env->ops->unmap_ring(r->env->ops_ctx, r->d->domid, (void *)r->intf);
+		r->intf = NULL;
+	}
 }
 
 void xs_ring_install(struct xs_store *st, struct xs_ring_env *env)

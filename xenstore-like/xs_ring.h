@@ -40,6 +40,11 @@ void xs_ring_install(struct xs_store *st, struct xs_ring_env *env);
  * ring is disconnected and logged. */
 void xs_ring_kick(struct xs_ring *r);
 struct xs_conn *xs_ring_conn(struct xs_ring *r);
+
+/* xs_devmap.c: a mapper over files in dir, for tests and development (lamina-xenstored
+ * --ring-dir): see the file's head comment for the layout. */
+int xs_devmap_new(const char *dir, const struct xs_ring_ops **ops, void **ctx);
+void xs_devmap_free(void *ctx);
 /* Why the ring was disconnected (XENSTORE_ERROR_*), 0 while healthy. */
 uint32_t xs_ring_error(const struct xs_ring *r);
 

@@ -15,6 +15,8 @@
 
 #include "xs_server.h"
 
+#define XS_SOCK_RBUF 65536
+
 enum xs_pkind { XS_PK_LISTEN, XS_PK_SIGNAL, XS_PK_TIMER, XS_PK_SOCK, XS_PK_RING };
 
 struct xs_pollent {
@@ -22,16 +24,7 @@ struct xs_pollent {
 	int fd;
 	uint32_t events;
 	void *p;
-};
-
-#define XS_SOCK_RBUF 65536
-
-struct xs_sock {
-	struct xs_pollent pe;
-	struct xs_server *srv;
-	struct xs_conn *c;
-	size_t roff, rlen;
-	char rbuf[XS_SOCK_RBUF];
+	struct xs_pollent *gnext; /* removed, freed after the current batch of events */
 };
 
 struct xs_server {
@@ -42,7 +35,16 @@ struct xs_server {
 	struct xs_ring_env renv;
 	struct xs_pollent **ring_pe; /* by fd */
 	size_t nring_pe;
+	struct xs_pollent *graveyard;
 	struct sockaddr_un addr;
+};
+
+struct xs_sock {
+	struct xs_pollent pe;
+	struct xs_server *srv;
+	struct xs_conn *c;
+	size_t roff, rlen;
+	char rbuf[XS_SOCK_RBUF];
 };
 
 static int xs_server_ctl(struct xs_server *srv, int op, struct xs_pollent *pe, uint32_t events)
@@ -120,9 +122,9 @@ static void xs_sock_destroy(struct xs_conn *c)
 }
 
 static const struct xs_conn_tops xs_sock_tops = {
-	.name = "socket",
-	.flush = xs_sock_flush,
-	.destroy = xs_sock_destroy,
+    .name = "socket",
+    .flush = xs_sock_flush,
+    .destroy = xs_sock_destroy,
 };
 
 static void xs_server_accept(struct xs_server *srv)
@@ -179,7 +181,10 @@ static void xs_sock_readable(struct xs_sock *s, uint32_t events)
 		return;
 	s->rlen += (size_t)n;
 	xs_sock_feed(s);
-	xs_sock_update(s);
+	/* Replies go out from xs_store_flush_dirty, which settles the interest set; only a pause
+	 * with nothing to send needs it here. */
+	if (!s->c->out_head && xs_conn_paused(s->c))
+		xs_sock_update(s);
 }
 
 static int xs_ring_poll_add(void *pctx, int fd, struct xs_ring *r)
@@ -221,7 +226,9 @@ static void xs_ring_poll_del(void *pctx, int fd)
 	if (fd < 0 || (size_t)fd >= srv->nring_pe || !srv->ring_pe[fd])
 		return;
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
-	free(srv->ring_pe[fd]);
+	srv->ring_pe[fd]->p = NULL;
+	srv->ring_pe[fd]->gnext = srv->graveyard;
+	srv->graveyard = srv->ring_pe[fd];
 	srv->ring_pe[fd] = NULL;
 }
 
@@ -247,8 +254,8 @@ static int xs_server_listen(struct xs_server *srv)
 	if (fd < 0)
 		return -errno;
 	unlink(srv->cfg.socket_path);
-	if (bind(fd, (struct sockaddr *)&srv->addr, sizeof(srv->addr)) < 0 || chmod(srv->cfg.socket_path, 0600) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (bind(fd, (struct sockaddr *)&srv->addr, sizeof(srv->addr)) < 0 ||
+	    chmod(srv->cfg.socket_path, 0600) < 0 || listen(fd, 128) < 0) {
 		int e = -errno;
 		close(fd);
 		return e;
@@ -343,10 +350,18 @@ static void xs_server_persist(struct xs_server *srv)
 		srv->st->tree_dirty = false;
 }
 
+static void xs_server_signal(struct xs_server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->sig.fd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGHUP)
+			srv->st->stop = true;
+}
+
 int xs_server_run(struct xs_server *srv)
 {
 	struct epoll_event evs[64];
-	struct signalfd_siginfo si;
 	uint64_t ticks;
 	int n, i;
 
@@ -365,9 +380,7 @@ int xs_server_run(struct xs_server *srv)
 				xs_server_accept(srv);
 				break;
 			case XS_PK_SIGNAL:
-				while (read(pe->fd, &si, sizeof(si)) == sizeof(si))
-					if (si.ssi_signo != SIGHUP)
-						srv->st->stop = true;
+				xs_server_signal(srv);
 				break;
 			case XS_PK_TIMER:
 				if (read(pe->fd, &ticks, sizeof(ticks)) > 0)
@@ -377,11 +390,17 @@ int xs_server_run(struct xs_server *srv)
 				xs_sock_readable(pe->p, evs[i].events);
 				break;
 			case XS_PK_RING:
-				xs_ring_kick(pe->p);
+				if (pe->p)
+					xs_ring_kick(pe->p);
 				break;
 			}
 		}
 		xs_store_flush_dirty(srv->st);
+		while (srv->graveyard) {
+			struct xs_pollent *pe = srv->graveyard;
+			srv->graveyard = pe->gnext;
+			free(pe);
+		}
 	}
 	xs_log(srv->st, XS_LOG_INFO, "stopping");
 	xs_server_persist(srv);
@@ -395,10 +414,11 @@ void xs_server_free(struct xs_server *srv)
 
 	if (!srv)
 		return;
+	/* Every connection, rings included: their teardown uses this loop's epoll set. */
 	for (c = srv->st->conns; c; c = next) {
 		next = c->next;
-		if (c->tops == &xs_sock_tops)
-			xs_sock_destroy(c);
+		if (c->tops && c->tops->destroy)
+			c->tops->destroy(c);
 	}
 	if (srv->listen.fd >= 0) {
 		close(srv->listen.fd);
@@ -414,6 +434,11 @@ void xs_server_free(struct xs_server *srv)
 		close(srv->epfd);
 	for (i = 0; i < srv->nring_pe; i++)
 		free(srv->ring_pe[i]);
+	while (srv->graveyard) {
+		struct xs_pollent *pe = srv->graveyard;
+		srv->graveyard = pe->gnext;
+		free(pe);
+	}
 	free(srv->ring_pe);
 	free(srv);
 }

@@ -54,14 +54,14 @@ struct xs_node {
 	struct xs_perm *perms;
 	char *children; /* packed NUL-terminated names, insertion order */
 	uint32_t clen, ccap;
-	uint64_t gen;      /* store generation of the last change */
+	uint64_t gen; /* store generation of the last change */
 	uint32_t hash;
 	struct xs_node *hnext;
 	/* Transaction copies only. */
-	bool present;      /* false: deleted (tombstone) or absent */
+	bool present;	   /* false: deleted (tombstone) or absent */
 	bool base_present; /* existed in the live tree when first touched */
-	bool dirty;        /* changed by the transaction */
-	bool fire;         /* fire watches for this path at commit */
+	bool dirty;	   /* changed by the transaction */
+	bool fire;	   /* fire watches for this path at commit */
 	bool fire_recurse; /* ...and for watches below it (removal) */
 	uint64_t base_gen;
 	struct xs_node *onext; /* transaction order list */
@@ -78,14 +78,14 @@ struct xs_store;
 struct xs_txn {
 	uint32_t id;
 	struct xs_conn *conn;
-	struct xs_htab ov;         /* path -> private copy */
-	struct xs_node *ofirst;    /* copies in first-touch order */
-	int32_t own_nodes_delta;   /* nodes the connection's domain gained */
+	struct xs_htab ov;	 /* path -> private copy */
+	struct xs_node *ofirst;	 /* copies in first-touch order */
+	int32_t own_nodes_delta; /* nodes the connection's domain gained */
 	struct xs_txn *next;
 };
 
 struct xs_watch {
-	char *path;  /* canonical (absolute or @special) */
+	char *path; /* canonical (absolute or @special) */
 	char *token;
 	bool relative;
 	struct xs_watch *next;
@@ -106,11 +106,11 @@ struct xs_conn_tops {
 };
 
 #define XS_CONN_OUT_LIMIT (1u << 20) /* bytes of queued replies before input is paused */
-#define XS_CONN_EVENT_LIMIT 4096u     /* queued watch events before new ones are dropped */
+#define XS_CONN_EVENT_LIMIT 4096u    /* queued watch events before new ones are dropped */
 
 struct xs_conn {
 	struct xs_store *st;
-	uint32_t id;  /* domain id; 0 for sockets */
+	uint32_t id; /* domain id; 0 for sockets */
 	bool priv;
 	uint32_t target; /* SET_TARGET: domain this one acts for, or XS_DOMID_NONE */
 	const struct xs_conn_tops *tops;
@@ -147,7 +147,7 @@ struct xs_domain {
 	bool shutdown;
 	uint64_t mfn;
 	uint32_t port;
-	uint32_t nodes;   /* nodes owned */
+	uint32_t nodes; /* nodes owned */
 	uint32_t target;
 	struct xs_conn *conn; /* its ring connection, when a mapper is present */
 	struct xs_ring *ring;
@@ -177,7 +177,7 @@ struct xs_store {
 	struct xs_special special[2]; /* @introduceDomain, @releaseDomain */
 	FILE *log;
 	int log_level;
-	bool tree_dirty; /* changed since the last persist */
+	bool tree_dirty;		    /* changed since the last persist */
 	const struct xs_ring_ops *ring_ops; /* NULL: guests cannot be connected yet */
 	void *ring_ctx;
 	int (*ring_attach)(struct xs_store *st, struct xs_domain *d); /* set by the ring transport */
@@ -186,7 +186,7 @@ struct xs_store {
 	bool stop;
 };
 
-/* xs_path.c */
+/* xs_node.c: paths */
 int xs_path_canon(const struct xs_conn *c, const char *in, char *out, size_t outsz);
 bool xs_path_valid(const char *p);
 bool xs_path_is_under(const char *child, const char *parent); /* child == parent or below */
@@ -194,7 +194,7 @@ int xs_path_parent(const char *p, char *out, size_t outsz);
 const char *xs_path_base(const char *p);
 uint32_t xs_path_hash(const char *p);
 
-/* xs_node.c */
+/* xs_node.c: nodes and permissions */
 int xs_htab_init(struct xs_htab *h, size_t nb);
 void xs_htab_free_all(struct xs_htab *h);
 struct xs_node *xs_htab_get(const struct xs_htab *h, const char *path);
@@ -256,7 +256,8 @@ struct xs_special *xs_special_get(struct xs_store *st, const char *name);
 /* xs_conn.c */
 struct xs_store *xs_store_new(void);
 void xs_store_free(struct xs_store *st);
-struct xs_conn *xs_conn_new(struct xs_store *st, uint32_t domid, bool priv, const struct xs_conn_tops *tops, void *tctx);
+struct xs_conn *xs_conn_new(struct xs_store *st, uint32_t domid, bool priv, const struct xs_conn_tops *tops,
+			    void *tctx);
 void xs_conn_free(struct xs_conn *c);
 int xs_conn_input(struct xs_conn *c, const char *data, size_t len, size_t *used);
 bool xs_conn_paused(const struct xs_conn *c);
@@ -270,7 +271,6 @@ const char *xs_errno_name(int err);
 
 /* xs_ops.c / xs_control.c */
 int xs_ops_dispatch(struct xs_conn *c, const struct xsd_sockmsg *h, char *body);
-const char *xs_ops_type_name(uint32_t type);
 int xs_control(struct xs_conn *c, const struct xsd_sockmsg *h, char *body, uint32_t len);
 
 /* xs_persist.c */

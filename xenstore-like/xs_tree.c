@@ -410,7 +410,8 @@ int xs_tree_set_perms(struct xs_view *v, const char *path, const struct xs_perm 
 		return -EPERM;
 	rc = xs_quota_check(v->c, XS_Q_PERMS, np);
 	if (rc == 0)
-		rc = xs_quota_check(v->c, XS_Q_NODE_SIZE, (uint64_t)n->vlen + n->clen + (uint64_t)np * sizeof(*p));
+		rc = xs_quota_check(v->c, XS_Q_NODE_SIZE,
+				    (uint64_t)n->vlen + n->clen + (uint64_t)np * sizeof(*p));
 	if (rc < 0)
 		return rc;
 	if (owner_change)

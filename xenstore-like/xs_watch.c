@@ -82,7 +82,7 @@ int xs_watch_event(struct xs_conn *c, const struct xs_watch *w, const char *path
 		if (strncmp(path, prefix, pl) == 0)
 			path += pl;
 	}
-	if (c->out_events >= XS_CONN_EVENT_LIMIT) {
+	if (c->out_events >= XS_CONN_EVENT_LIMIT || c->out_bytes >= 4 * (size_t)XS_CONN_OUT_LIMIT) {
 		xs_log(c->st, XS_LOG_ERR, "conn dom%u: %u watch events queued, dropping event for %s", c->id,
 		       c->out_events, path);
 		return -ENOSPC;

@@ -88,7 +88,9 @@ static void fz_ring(struct xs_store *st, const uint8_t *d, size_t n)
 	struct xs_conn *d0 = xs_conn_new(st, 0, true, NULL, NULL);
 	struct xs_domain *dom;
 	size_t i = 0, first = n < 4096 ? n : 4096;
-	const char intro[] = "5\0" "1\0" "1\0";
+	const char intro[] = "5\0"
+			     "1\0"
+			     "1\0";
 	size_t used;
 
 	memset(page, 0, 4096);

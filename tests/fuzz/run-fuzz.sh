@@ -14,7 +14,7 @@ out=${LAMINA_FUZZ_OUT:-$top/build/fuzz/$name}
 case "$name" in
 store)
 	srcs=()
-	for f in xs_path xs_node xs_tree xs_txn xs_watch xs_domain xs_conn xs_ops xs_control xs_ring xs_persist; do
+	for f in xs_node xs_tree xs_txn xs_watch xs_domain xs_conn xs_ops xs_control xs_ring xs_persist; do
 		srcs+=("$top/xenstore-like/$f.c")
 	done
 	srcs+=("$top/tests/fuzz/fuzz_xs_msg.c")

@@ -37,7 +37,8 @@ static int daemon_start(void)
 	unlink(pidf);
 	df.pid = fork();
 	if (df.pid == 0) {
-		execl(bin, bin, "--rundir", df.dir, "--pid-file", pidf, "--log", log, "--persist", db, (char *)NULL);
+		execl(bin, bin, "--rundir", df.dir, "--pid-file", pidf, "--log", log, "--persist", db,
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500; i++) {
@@ -200,10 +201,14 @@ static void test_client_calls(void)
 	CU_ASSERT_STRING_EQUAL(p, "/cw/x");
 	free(p);
 	CU_ASSERT_EQUAL(xs_client_read_watch(a, 50, &p, &t), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(xs_client_unwatch(a, "/cw", "tok"), 0);
+	CU_ASSERT_EQUAL(xs_client_unwatch(a, "/cw", "tok"), -ENOENT);
+	CU_ASSERT_EQUAL(xs_client_write(b, 0, "/cw/quiet", "", 0), 0);
+	CU_ASSERT_EQUAL(xs_client_read_watch(a, 50, &p, &t), -ETIMEDOUT);
 	CU_ASSERT_EQUAL(xs_client_mkdir(b, 0, "/cw/y"), 0);
 	CU_ASSERT_EQUAL(xs_client_ls(b, 0, "/cw", &names, &n), 0);
-	CU_ASSERT_EQUAL(n, 2);
-	CU_ASSERT_STRING_EQUAL(names[1], "y");
+	CU_ASSERT_EQUAL(n, 3); /* x, quiet, y: creation order */
+	CU_ASSERT_STRING_EQUAL(names[2], "y");
 	free(names);
 	{
 		const char *perms[] = {"n3", "r4"};
@@ -232,6 +237,38 @@ static void test_client_calls(void)
 	}
 	xs_client_close(a);
 	xs_client_close(b);
+}
+
+/* A client that sends without ever reading: its replies pile up to the bound, then the daemon
+ * stops reading it; everyone else is served meanwhile. */
+static void test_never_reads(void)
+{
+	struct xs_client *a;
+	char msg[16 + 11], *v;
+	struct xsd_sockmsg h = {.type = XS_READ, .len = 11};
+	int fd = raw_connect(), flags, i;
+	long sent = 0;
+	uint32_t len;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	memcpy(msg, &h, sizeof(h));
+	memcpy(msg + sizeof(h), "/many/1000", 11);
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	for (i = 0; i < 400000; i++) {
+		if (write(fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+			break;
+		sent++;
+	}
+	CU_ASSERT_TRUE(sent < 400000); /* the daemon stopped taking them */
+	CU_ASSERT_FATAL(xs_client_open(NULL, &a) == 0);
+	CU_ASSERT_EQUAL(xs_client_write(a, 0, "/still/served", "yes", 3), 0);
+	CU_ASSERT_EQUAL(xs_client_read(a, 0, "/still/served", &v, &len), 0);
+	free(v);
+	close(fd);
+	CU_ASSERT_EQUAL(xs_client_read(a, 0, "/still/served", &v, &len), 0);
+	free(v);
+	xs_client_close(a);
 }
 
 static int run_cli(const char *const *args, int n, char *out, size_t outsz)
@@ -266,7 +303,9 @@ static void test_cli(void)
 {
 	char out[4096];
 
-	CU_ASSERT_EQUAL(run_cli((const char *[]){"store", "write", "/cli/a", "1", "/cli/b", "two"}, 6, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(
+	    run_cli((const char *[]){"store", "write", "/cli/a", "1", "/cli/b", "two"}, 6, out, sizeof(out)),
+	    0);
 	CU_ASSERT_EQUAL(run_cli((const char *[]){"read", "/cli/b"}, 2, out, sizeof(out)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "two\n");
 	CU_ASSERT_EQUAL(run_cli((const char *[]){"ls", "/cli"}, 2, out, sizeof(out)), 0);
@@ -315,12 +354,14 @@ int main(void)
 	s = CU_add_suite("xs_daemon", dsetup, dteardown);
 	CU_add_test(s, "malformed messages", test_malformed);
 	CU_add_test(s, "200 clients at once", test_many_clients);
+	CU_add_test(s, "a client that never reads", test_never_reads);
 	CU_add_test(s, "libxsclient calls", test_client_calls);
 	CU_add_test(s, "domctl store front end", test_cli);
 	CU_add_test(s, "persistence across restart", test_persist_restart);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+	failed =
+	    CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
 	return failed ? 1 : 0;
 }

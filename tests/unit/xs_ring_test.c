@@ -151,7 +151,12 @@ static void introduce(void)
 {
 	struct xs_tmsg m;
 
-	CU_ASSERT_EQUAL(XS_T(rf.d0, XS_INTRODUCE, 0, "5\0" "4096\0" "7\0", &m), XS_INTRODUCE);
+	CU_ASSERT_EQUAL(XS_T(rf.d0, XS_INTRODUCE, 0,
+			     "5\0"
+			     "4096\0"
+			     "7\0",
+			     &m),
+			XS_INTRODUCE);
 	CU_ASSERT_PTR_NOT_NULL(ring5());
 }
 
@@ -233,7 +238,11 @@ static void test_garbage_type(void)
 	kick();
 	CU_ASSERT_TRUE(guest_get(&m));
 	CU_ASSERT_TRUE(xs_t_is_err(&m, "EINVAL"));
-	guest_msg(XS_INTRODUCE, 8, "6\0" "1\0" "1\0", 6);
+	guest_msg(XS_INTRODUCE, 8,
+		  "6\0"
+		  "1\0"
+		  "1\0",
+		  6);
 	kick();
 	CU_ASSERT_TRUE(guest_get(&m));
 	CU_ASSERT_TRUE(xs_t_is_err(&m, "EACCES"));
@@ -359,6 +368,7 @@ static void test_oversized_and_random(void)
 		CU_ASSERT_EQUAL(XS_T(rf.d0, XS_READ, 0, "/local/domain/5/n1\0", &m), XS_READ);
 		XS_T(rf.d0, XS_RELEASE, 0, "5\0", &m);
 	}
+	xs_store_flush_dirty(rf.st); /* reaps the last released ring */
 	CU_ASSERT_EQUAL(rf.fake.maps, rf.fake.unmaps);
 	CU_ASSERT_EQUAL(rf.fake.binds, rf.fake.unbinds);
 }
@@ -375,9 +385,14 @@ static void test_release_and_map_failure(void)
 	CU_ASSERT_TRUE(xs_t_pop(rf.d0, &m));
 	CU_ASSERT_STRING_EQUAL(m.body, "@releaseDomain");
 	CU_ASSERT_PTR_NULL(ring5());
+	xs_store_flush_dirty(rf.st); /* the ring goes when dead connections are reaped */
 	CU_ASSERT_EQUAL(rf.fake.maps, rf.fake.unmaps);
 	/* a ring that cannot be mapped fails the introduction */
-	XS_T(rf.d0, XS_INTRODUCE, 0, "5\0" "57005\0" "7\0", &m);
+	XS_T(rf.d0, XS_INTRODUCE, 0,
+	     "5\0"
+	     "57005\0"
+	     "7\0",
+	     &m);
 	CU_ASSERT_TRUE(xs_t_is_err(&m, "EFAULT") || m.h.type == XS_ERROR);
 	XS_T(rf.d0, XS_IS_DOMAIN_INTRODUCED, 0, "5\0", &m);
 	CU_ASSERT_STRING_EQUAL(m.body, "F");
