@@ -1,7 +1,9 @@
-/* `domctl console`: a domain's console output from $RUNDIR/console/NAME.log, either what is
- * there so far (--dump) or followed as it grows until the domain stops. */
+/* `domctl console`: attach to a domain's console through lamina-consoled (console_attach.c), or
+ * its output from $RUNDIR/console/NAME.log: what is there so far (--dump), or followed as it
+ * grows until the domain stops when consoled is not running. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,17 +76,27 @@ int domctl_console_follow(const struct domctl_ctx *ctx, struct ctl_conn *conn, c
 
 int domctl_cmd_console(struct domctl_ctx *ctx, int argc, char **argv)
 {
-	static const char *const flags[] = {"--dump", NULL};
+	static const char *const flags[] = {"--dump", "--ro", NULL};
+	static const char *const vflags[] = {"--linger", NULL};
+	const char *values[1] = {NULL};
 	struct lamina_ctl_domref ref;
-	char name[LAMINA_NAME_MAX], path[4096];
+	char name[LAMINA_NAME_MAX], path[4096], *end;
 	struct ctl_conn conn;
 	const char *pos[1];
-	int set[1] = {0}, npos, r, rc;
+	int set[2] = {0, 0}, npos, r, rc;
+	long linger = DOMCTL_CONSOLE_LINGER_MS;
 
-	if (domctl_args(ctx, argc, argv, flags, set, NULL, NULL, pos, 1, &npos))
+	if (domctl_args(ctx, argc, argv, flags, set, vflags, values, pos, 1, &npos))
 		return DOMCTL_EXIT_USAGE;
 	if (npos != 1)
 		return domctl_usage(ctx);
+	if (values[0]) {
+		linger = strtol(values[0], &end, 10);
+		if (*end || end == values[0] || linger < 0 || linger > 3600000) {
+			domctl_err("console: --linger takes milliseconds (0 to 3600000)");
+			return DOMCTL_EXIT_USAGE;
+		}
+	}
 	if (ctl_domref_parse(&ref, pos[0]) < 0) {
 		domctl_err("'%s' is neither a domain name nor an id", pos[0]);
 		return DOMCTL_EXIT_USAGE;
@@ -93,6 +105,7 @@ int domctl_cmd_console(struct domctl_ctx *ctx, int argc, char **argv)
 	if (set[0] && ref.domid == LAMINA_DOMID_BY_NAME) {
 		if (domctl_console_path(ctx, ref.name, path, sizeof(path)))
 			return DOMCTL_EXIT_ERROR;
+		domctl_console_flush(ctx, ref.name);
 		r = domctl_cat(path);
 		if (r) {
 			domctl_err("%s: no console output (%s: %s)", ref.name, path, strerror(-r));
@@ -108,12 +121,24 @@ int domctl_cmd_console(struct domctl_ctx *ctx, int argc, char **argv)
 	}
 	if (set[0]) {
 		ctl_close(&conn);
+		if (!domctl_console_path(ctx, name, path, sizeof(path)))
+			domctl_console_flush(ctx, name);
 		if (domctl_console_path(ctx, name, path, sizeof(path)) || (r = domctl_cat(path))) {
 			domctl_err("%s: no console output in %s/console", name, ctx->rundir);
 			return DOMCTL_EXIT_ERROR;
 		}
 		return DOMCTL_EXIT_OK;
 	}
+	r = domctl_console_attach(ctx, name, set[1], (int)linger);
+	if (r != -ENOENT && r != -ECONNREFUSED && r != -ENXIO) {
+		ctl_close(&conn);
+		return r ? DOMCTL_EXIT_ERROR : DOMCTL_EXIT_OK;
+	}
+	/* Without lamina-consoled there is no input path: follow the log read-only. */
+	fprintf(stderr, "domctl: %s; following %s's console log (read-only)\n",
+		r == -ENXIO ? "lamina-consoled does not serve this domain's console"
+			    : "lamina-consoled is not running",
+		name);
 	rc = domctl_console_follow(ctx, &conn, name);
 	ctl_close(&conn);
 	return rc;

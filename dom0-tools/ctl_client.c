@@ -75,6 +75,7 @@ void ctl_close(struct ctl_conn *conn)
 	if (conn->fd >= 0)
 		close(conn->fd);
 	conn->fd = -1;
+	ctl_event_queue_free(conn);
 }
 
 int ctl_send(struct ctl_conn *conn, uint16_t op, const void *req, size_t req_len, uint32_t *seq)
@@ -208,47 +209,27 @@ int ctl_call(struct ctl_conn *conn, uint16_t op, const void *req, size_t req_len
 	return err ? err : ctl_recv(conn, op, seq, rep, rule);
 }
 
-int ctl_recv(struct ctl_conn *conn, uint16_t op, uint32_t seq, struct ctl_reply *rep,
-	     const struct ctl_len_rule *rule)
+/* Receive one datagram into buf (bufsz bytes) with its descriptors. 0 or -errno. */
+static int ctl_recv_one(struct ctl_conn *conn, uint16_t op, char *buf, size_t bufsz, size_t *len, int *fds,
+			unsigned *nfds)
 {
-	const size_t bufsz = sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} ctrl;
-	struct lamina_ctl_hdr hdr;
-	int fds[CTL_MAX_FDS];
-	unsigned nfds = 0;
-	struct iovec iov;
-	struct msghdr msg;
-	size_t payload;
+	struct iovec iov = {buf, bufsz};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf, .msg_controllen = sizeof(ctrl.buf)};
 	ssize_t n;
-	char *buf;
 	int err;
 
-	if (conn->fd < 0)
-		return ctl_fail(conn, -ENOTCONN, "%s: not connected", ctl_op_name(op));
-	if (rep) {
-		rep->len = 0;
-		rep->nfds = 0;
-	}
-	buf = malloc(bufsz);
-	if (!buf)
-		return ctl_fail(conn, -ENOMEM, "%s: out of memory", ctl_op_name(op));
-	err = ctl_wait_readable(conn, op);
-	if (err)
-		goto out_free;
-	iov = (struct iovec){buf, bufsz};
-	msg = (struct msghdr){
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf, .msg_controllen = sizeof(ctrl.buf)};
+	*nfds = 0;
 	do
 		n = recvmsg(conn->fd, &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		err = ctl_fail(conn, -errno, "%s: receive: %s", ctl_op_name(op), strerror(errno));
-		goto out_free;
-	}
-	if (ctl_take_fds(&msg, fds, CTL_MAX_FDS, &nfds) < 0) {
+	if (n < 0)
+		return ctl_fail(conn, -errno, "%s: receive: %s", ctl_op_name(op), strerror(errno));
+	if (ctl_take_fds(&msg, fds, CTL_MAX_FDS, nfds) < 0) {
 		err = ctl_fail(conn, -EPROTO, "%s: reply carries more than %d descriptors", ctl_op_name(op),
 			       CTL_MAX_FDS);
 		goto out_fds;
@@ -266,12 +247,54 @@ int ctl_recv(struct ctl_conn *conn, uint16_t op, uint32_t seq, struct ctl_reply 
 			       ctl_op_name(op), n);
 		goto out_fds;
 	}
-	if ((size_t)n < sizeof(hdr)) {
-		err = ctl_fail(conn, -EPROTO, "%s: short reply (%zd bytes)", ctl_op_name(op), n);
+	*len = (size_t)n;
+	return 0;
+
+out_fds:
+	ctl_close_fds(fds, *nfds);
+	*nfds = 0;
+	return err;
+}
+
+int ctl_recv(struct ctl_conn *conn, uint16_t op, uint32_t seq, struct ctl_reply *rep,
+	     const struct ctl_len_rule *rule)
+{
+	const size_t bufsz = sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD;
+	struct lamina_ctl_hdr hdr;
+	int fds[CTL_MAX_FDS];
+	unsigned nfds = 0;
+	size_t payload, n = 0;
+	char *buf;
+	int err;
+
+	if (conn->fd < 0)
+		return ctl_fail(conn, -ENOTCONN, "%s: not connected", ctl_op_name(op));
+	if (rep) {
+		rep->len = 0;
+		rep->nfds = 0;
+	}
+	buf = malloc(bufsz);
+	if (!buf)
+		return ctl_fail(conn, -ENOMEM, "%s: out of memory", ctl_op_name(op));
+	/* Notifications of a subscribed connection may come first: they are queued, not replies. */
+	for (;;) {
+		err = ctl_wait_readable(conn, op);
+		if (err)
+			goto out_free;
+		err = ctl_recv_one(conn, op, buf, bufsz, &n, fds, &nfds);
+		if (err)
+			goto out_free;
+		if (!ctl_event_take(conn, buf, n))
+			break;
+		ctl_close_fds(fds, nfds);
+		nfds = 0;
+	}
+	if (n < sizeof(hdr)) {
+		err = ctl_fail(conn, -EPROTO, "%s: short reply (%zu bytes)", ctl_op_name(op), n);
 		goto out_fds;
 	}
 	memcpy(&hdr, buf, sizeof(hdr));
-	payload = (size_t)n - sizeof(hdr);
+	payload = n - sizeof(hdr);
 	err = ctl_check_hdr(conn, op, seq, &hdr, payload);
 	if (err)
 		goto out_fds;

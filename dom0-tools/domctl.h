@@ -50,6 +50,7 @@ int domctl_cmd_validate(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_dumpxml(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_console(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_store(struct domctl_ctx *ctx, int argc, char **argv);
+int domctl_cmd_top(struct domctl_ctx *ctx, int argc, char **argv);
 
 /* Shared helpers (domctl_util.c). */
 void domctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -65,6 +66,15 @@ int domctl_resolve(struct ctl_conn *conn, const char *arg, struct lamina_ctl_dom
 		   char name[LAMINA_NAME_MAX]);
 /* Copy the domain's console log to stdout as it grows, until the domain is gone (cmd_console.c). */
 int domctl_console_follow(const struct domctl_ctx *ctx, struct ctl_conn *conn, const char *name);
+/* Attach to NAME's console through lamina-consoled (console_attach.c): 0 when the session ended
+ * (detach, domain gone, input over and quiet for linger_ms), -ENOENT/-ECONNREFUSED when consoled
+ * does not run and -ENXIO when it does not know the domain (nothing printed), other -errno after
+ * printing why. ro asks for read-only. */
+#define DOMCTL_CONSOLE_LINGER_MS 1000
+int domctl_console_attach(const struct domctl_ctx *ctx, const char *name, int ro, int linger_ms);
+/* Ask lamina-consoled to drain NAME's ring into its log now (before the log is read): 0 when it
+ * did, -errno otherwise (no consoled, unknown domain: the log is then all there is). */
+int domctl_console_flush(const struct domctl_ctx *ctx, const char *name);
 /* "r-----" style flags for the list's State column. */
 void domctl_state_flags(uint32_t state, char out[7]);
 /* Write the whole file to stdout; -errno on failure. */

@@ -23,7 +23,10 @@ static const struct domctl_cmd domctl_cmds[] = {
     {"wait", domctl_cmd_wait, "NAME|ID [--timeout S]", "wait until a domain stops and say how"},
     {"dumpxml", domctl_cmd_dumpxml, "NAME|ID", "print a running domain's normalized configuration"},
     {"validate", domctl_cmd_validate, "FILE.xml", "check a domain XML file and print it normalized"},
-    {"console", domctl_cmd_console, "NAME|ID [--dump]", "print a domain's console output (--dump: so far)"},
+    {"console", domctl_cmd_console, "NAME|ID [--dump] [--ro] [--linger MS]",
+     "attach to a domain's console (Ctrl-] detaches); --dump: print its output so far"},
+    {"top", domctl_cmd_top, "[--batch] [--iterations N] [--delay S] [--sort KEY]",
+     "live per-domain CPU, events, exits, hypercalls and console counters"},
     {"store", domctl_cmd_store, "read|write|ls|rm|mkdir|watch|perms ARGS", "read and change the store"},
 };
 

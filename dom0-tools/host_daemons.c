@@ -22,7 +22,7 @@
 const struct domctl_daemon domctl_daemons[] = {
     {"lamina-hv", "LAMINA_HV", LAMINA_CTL_SOCKET, "hv.log", "hv.pid"},
     {"lamina-xenstored", "LAMINA_XENSTORED", "xenstored/socket", "xenstored.log", "lamina-xenstored.pid"},
-    {"lamina-consoled", "LAMINA_CONSOLED", NULL, "consoled.log", "lamina-consoled.pid"},
+    {"lamina-consoled", "LAMINA_CONSOLED", "consoled.sock", "consoled.log", "lamina-consoled.pid"},
     {"lamina-blkback", "LAMINA_BLKBACK", NULL, "blkback.log", "lamina-blkback.pid"},
     {"lamina-netback", "LAMINA_NETBACK", NULL, "netback.log", "lamina-netback.pid"},
 };

@@ -1,0 +1,38 @@
+/* Domain-0's grant requests (LAMINA_CTL_GNT_* of control.h) on a libdomctl connection: mapping
+ * granted pages into this process, batched grant copies through the daemon's sealed buffer, and the
+ * toolstack's foreign maps and limits. Each returns 0 or -errno with conn->err set. */
+#ifndef LAMINA_CTL_GRANT_CLIENT_H
+#define LAMINA_CTL_GRANT_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctl_client.h"
+
+/* Map n (<= LAMINA_GNT_BATCH) grants of domid; out[i] gets each status, handle and offset. fds[0]
+ * (read-only) and fds[1] (read-write) receive the descriptors the server sent, else -1; the
+ * caller closes them (mmap first: a page is mmap(fd, 4096, out[i].offset)). */
+int ctl_gnt_map(struct ctl_conn *conn, uint32_t domid, const struct lamina_ctl_gnt_map_ent *ents, uint32_t n,
+		uint32_t flags, struct lamina_ctl_gnt_mapped *out, int fds[2]);
+/* status[i] (may be NULL) gets GNTST_* per handle. */
+int ctl_gnt_unmap(struct ctl_conn *conn, const uint32_t *handles, uint32_t n, int32_t *status);
+/* A copy buffer of size bytes shared with the daemon (replaces the connection's previous one);
+ * *addr is this process's mapping of it (munmap(size) when done). */
+int ctl_gnt_buffer(struct ctl_conn *conn, uint64_t size, uint8_t **addr);
+/* Copies between grants and the buffer; status[i] gets GNTST_* per segment. */
+int ctl_gnt_copy(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, int32_t *status);
+/* ctl_gnt_copy in two halves, to keep several batches in flight on one connection (replies come
+ * in order): send returns the request's seq, recv takes its reply. */
+int ctl_gnt_copy_send(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, uint32_t *seq);
+int ctl_gnt_copy_recv(struct ctl_conn *conn, uint32_t seq, uint32_t n, int32_t *status);
+/* Toolstack only: guest frames of domid; *fd a read-write descriptor of its RAM. */
+int ctl_gnt_foreign_map(struct ctl_conn *conn, uint32_t domid, const uint64_t *gfns, uint32_t n,
+			struct lamina_ctl_gnt_mapped *out, int *fd);
+int ctl_gnt_toolstack(struct ctl_conn *conn);
+int ctl_gnt_info(struct ctl_conn *conn, uint32_t domid, struct lamina_ctl_gnt_info *out);
+int ctl_gnt_set_limits(struct ctl_conn *conn, uint32_t domid, uint32_t max_frames, uint32_t max_maptrack);
+
+/* One page of a map reply in this process: NULL with errno set on failure. */
+void *ctl_gnt_mmap_page(int fd, uint64_t offset, bool writable);
+
+#endif
