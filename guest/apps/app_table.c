@@ -10,6 +10,13 @@ const struct app app_table[] = {
     {"crash", app_crash, "crash=pagefault|triple|shutdown"},
     {"hostile", app_hostile, "seed=N count=N: random hypercalls with hostile arguments"},
     {"bench", app_bench, "n=N iters=N: exit, hypercall, multicall and compute costs"},
+    {"echo", app_echo, "echoes console input lines with 'echo: '; 'quit' ends"},
+    {"evtchn-test", app_evtchn_test, "event-channel semantics; peer=D role=server|client [port=P] rounds=N"},
+    {"sleep", app_sleep, "ms=N count=N: timer sleeps, wake error against the deadline"},
+    {"dom0-pingpong", app_dom0_pingpong, "rounds=N: answers Domain-0's events on a port it allocates"},
+    {"console-flood", app_console_flood, "bytes=N: patterned lines to the console as fast as it can"},
+    {"store-test", app_store_test, "xenbus: own subtree, permissions, watches, transactions [other=D]"},
+    {"grant-test", app_grant_test, "grants pages to Domain-0 for tests/gnt_client; mode=full|hold|bench [pages=N]"},
     {NULL, NULL, NULL},
 };
 
@@ -30,6 +37,49 @@ void app_set(struct app_result *res, enum app_outcome o, const char *fmt, ...)
 	va_start(ap, fmt);
 	lib_vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);
+}
+
+bool app_check(struct app_checks *c, bool ok, const char *name, const char *fmt, ...)
+{
+	char detail[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	lib_vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	kprintf(c->k, "  %-44s %s%s%s\n", name, ok ? "ok" : "FAIL", detail[0] ? "  " : "", detail);
+	if (ok) {
+		c->pass++;
+	} else if (c->fail++ == 0) {
+		lib_snprintf(c->first, sizeof(c->first), "%s (%s)", name, detail);
+	}
+	return ok;
+}
+
+void app_checks_result(const struct app_checks *c, struct app_result *res)
+{
+	kprintf(c->k, "%u passed, %u failed\n", c->pass, c->fail);
+	if (c->fail)
+		app_set(res, APP_FAILURE, "%u checks failed, first: %s", c->fail, c->first);
+}
+
+bool app_need_events(struct kernel *k, struct app_result *res)
+{
+	int rc = !k->ev.ready ? k->ev.init_rc : k->tm.port < 0 ? k->tm.port : 0;
+
+	if (rc == 0)
+		return true;
+	app_set(res, rc == -XEN_ENOSYS ? APP_SKIP : APP_ERROR, "no event channels or timer from the hypervisor (%s)",
+		lib_errno_name(rc) ? lib_errno_name(rc) : "?");
+	return false;
+}
+
+uint64_t app_median(uint64_t *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	lib_sort_u64(v, n);
+	return v[n / 2];
 }
 
 int app_count_vcpus(struct kernel *k, unsigned int *nr, unsigned int *online)

@@ -36,6 +36,29 @@ void app_idle(struct kernel *k, struct app_result *res);
 void app_crash(struct kernel *k, struct app_result *res);
 void app_hostile(struct kernel *k, struct app_result *res);
 void app_bench(struct kernel *k, struct app_result *res);
+void app_echo(struct kernel *k, struct app_result *res);
+void app_evtchn_test(struct kernel *k, struct app_result *res);
+void app_sleep(struct kernel *k, struct app_result *res);
+void app_dom0_pingpong(struct kernel *k, struct app_result *res);
+void app_console_flood(struct kernel *k, struct app_result *res);
+void app_store_test(struct kernel *k, struct app_result *res);
+void app_grant_test(struct kernel *k, struct app_result *res);
+
+/* Named checks with ok/FAIL lines; the first failure is kept for the result line. */
+struct app_checks {
+	struct kernel *k;
+	unsigned int pass, fail;
+	char first[96];
+};
+bool app_check(struct app_checks *c, bool ok, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* FAILURE naming the first failed check, when there was one. */
+void app_checks_result(const struct app_checks *c, struct app_result *res);
+/* Do events and the timer work? If not: SKIP when the hypervisor lacks them (-ENOSYS), else
+ * ERROR, and false. */
+bool app_need_events(struct kernel *k, struct app_result *res);
+/* Median of n samples (sorted in place); 0 for none. */
+uint64_t app_median(uint64_t *v, size_t n);
 
 /* Shared by hello and selftest: vCPUs the domain has (VCPUOP_is_up over every id, one multicall). */
 int app_count_vcpus(struct kernel *k, unsigned int *nr, unsigned int *online);

@@ -1,6 +1,6 @@
 /* app=hostile: seeded random hypercalls with hostile numbers and arguments. It never asks for
  * anything that would legitimately end or rewire this domain (shutdown, block, vCPU down, new
- * callbacks, physmap changes), and gives the hypervisor only pointers it may harmlessly write:
+ * callbacks, closing or resetting event channels, physmap changes), and gives the hypervisor only pointers it may harmlessly write:
  * a scratch window, NULL, unmapped and non-canonical addresses; kernel text only where the
  * argument is read. It then checks that its own text is unchanged. */
 #include "apps.h"
@@ -56,6 +56,9 @@ static const int hostile_deny_memory[] = {XENMEM_increase_reservation,
 					  XENMEM_add_to_physmap_batch,
 					  XENMEM_acquire_resource,
 					  -1};
+static const int hostile_deny_evtchn[] = {EVTCHNOP_close,	      EVTCHNOP_reset,	     EVTCHNOP_bind_vcpu,
+					 EVTCHNOP_init_control, EVTCHNOP_expand_array, EVTCHNOP_set_priority,
+					 14 /* EVTCHNOP_reset_cont */, -1};
 static const int hostile_allow_hvm[] = {HVMOP_get_param, HVMOP_get_time, HVMOP_get_mem_type, -1};
 static const int hostile_deny_console[] = {CONSOLEIO_write, -1};
 static const int hostile_deny_grant[] = {4 /* GNTTABOP_transfer */, -1};
@@ -79,6 +82,7 @@ static const struct hostile_rule hostile_rules[HOSTILE_NR_PAGE] = {
     [__HYPERVISOR_nmi_op] = {.skip = true},
     [__HYPERVISOR_sched_op] = {.cmd_mask = ~0u, .deny = hostile_deny_sched},
     [__HYPERVISOR_callback_op] = {.skip = true},
+    [__HYPERVISOR_event_channel_op] = {.cmd_mask = ~0u, .deny = hostile_deny_evtchn},
     [__HYPERVISOR_hvm_op] = {.cmd_mask = ~0u, .allow = hostile_allow_hvm},
     [__HYPERVISOR_kexec_op] = {.skip = true},
     [__HYPERVISOR_xenpmu_op] = {.skip = true},

@@ -107,11 +107,12 @@ static void st_errors(struct st *st)
 	st_rc(st, HYPERVISOR_xen_version(XENVER_extraversion, ST_NONCANON), -XEN_EFAULT,
 	      "EFAULT: non-canonical pointer");
 	st_rc(st, HYPERVISOR_xen_version(XENVER_extraversion, NULL), -XEN_EFAULT, "EFAULT: NULL pointer");
-	/* A buffer that starts in RAM and runs past its end. */
-	if (st->k->ram_top > 8)
-		st_rc(st,
-		      HYPERVISOR_xen_version(XENVER_extraversion, (char *)(uintptr_t)(st->k->ram_top - 8)),
-		      -XEN_EFAULT, "EFAULT: buffer running past the end of RAM");
+	/* A buffer that starts in the last mapped page (RAM, or the special pages the memory map
+	 * reserves after it) and runs past its end. */
+	uint64_t top = st->k->map_top > st->k->ram_top ? st->k->map_top : st->k->ram_top;
+	if (top > 8 && top <= (4ull << 30))
+		st_rc(st, HYPERVISOR_xen_version(XENVER_extraversion, (char *)(uintptr_t)(top - 8)), -XEN_EFAULT,
+		      "EFAULT: buffer running past the last mapped page");
 	st_rc(st, HYPERVISOR_console_io(CONSOLEIO_write, 16, ST_UNMAPPED), -XEN_EFAULT,
 	      "EFAULT: console_io write");
 	st_rc(st, hypercall_call(ST_BAD_NR, 0, 0, 0, 0, 0), -XEN_ENOSYS,
@@ -247,7 +248,12 @@ static void st_vcpu_info(struct st *st)
 	bad.offset = GUEST_PAGE_SIZE - 8;
 	st_rc(st, HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &bad), -XEN_EINVAL,
 	      "register_vcpu_info offset past page");
+	/* Events stay disabled across the move so that no upcall sees half of it. */
+	bool was = events_disable(&k->ev);
 	long rc = HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &r);
+	if (rc == 0)
+		events_set_vcpu_info(&k->ev, vi);
+	events_restore(&k->ev, was);
 	if (!st_rc(st, rc, 0, "vcpu_op register_vcpu_info"))
 		return;
 	st_check(
@@ -261,6 +267,13 @@ static void st_vcpu_info(struct st *st)
 	st_check(st, b - a >= 1000000, "time advances from the new vcpu_info", "%lu ns", b - a);
 	st_rc(st, HYPERVISOR_vcpu_op(VCPUOP_register_vcpu_info, 0, &r), -XEN_EINVAL,
 	      "register_vcpu_info twice");
+	if (k->ev.ready && timer_ready(&k->tm)) {
+		/* Upcalls must now use the new vcpu_info: a timer wake proves it end to end. */
+		uint64_t virqs = k->tm.virqs;
+		int rc2 = timer_sleep_ns(&k->tm, 1000000);
+		st_check(st, rc2 == 0 && k->tm.virqs > virqs, "events follow the new vcpu_info", "rc %d virqs +%lu",
+			 rc2, k->tm.virqs - virqs);
+	}
 }
 
 void app_selftest(struct kernel *k, struct app_result *res)

@@ -1,4 +1,5 @@
-/* app=spin and app=idle: a guest that never stops computing, and one that only ever blocks. */
+/* app=spin and app=idle: a guest that never stops computing, and one that only ever blocks
+ * (SCHEDOP_block with events enabled: it wakes for events and blocks again). */
 #include "apps.h"
 #include "../kernel/hypercall.h"
 
@@ -26,11 +27,6 @@ void app_idle(struct kernel *k, struct app_result *res)
 {
 	kprintf(k, "idle: domain %u up\n", k->domid_known ? k->domid : 0);
 	console_flush(&k->con);
-	for (;;) {
-		long rc = HYPERVISOR_sched_op(SCHEDOP_block, NULL);
-		if (rc < 0) {
-			app_set(res, APP_ERROR, "SCHEDOP_block failed: %ld", rc);
-			return;
-		}
-	}
+	for (;;)
+		kernel_idle(k);
 }

@@ -1,5 +1,6 @@
-/* Console output of the guest kernel through HYPERVISOR_console_io(CONSOLEIO_write): bytes are
- * gathered into a line and sent with one hypercall per line (each exit costs tens of us). */
+/* Console output of the guest kernel: bytes are gathered into a line and flushed once per line (or
+ * full buffer), to the PV console ring once it is in use (one notify per flush), otherwise with
+ * one HYPERVISOR_console_io(CONSOLEIO_write) per line: each exit costs tens of us. */
 #include "hypercall.h"
 #include "kernel.h"
 
@@ -9,17 +10,30 @@ void console_init(struct console *c)
 	c->bytes = 0;
 	c->flushes = 0;
 	c->last_error = 0;
+	c->ring = NULL;
+}
+
+void console_attach_ring(struct console *c, struct console_ring *ring)
+{
+	console_flush(c);
+	c->ring = ring;
+}
+
+static void console_emit(struct console *c, const char *buf, size_t n)
+{
+	long rc = c->ring ? console_ring_write(c->ring, buf, n) : HYPERVISOR_console_io(CONSOLEIO_write, n, buf);
+
+	if (rc < 0)
+		c->last_error = rc;
+	c->bytes += n;
+	c->flushes++;
 }
 
 void console_flush(struct console *c)
 {
 	if (c->len == 0)
 		return;
-	long rc = HYPERVISOR_console_io(CONSOLEIO_write, c->len, c->line);
-	if (rc < 0)
-		c->last_error = rc;
-	c->bytes += c->len;
-	c->flushes++;
+	console_emit(c, c->line, c->len);
 	c->len = 0;
 }
 
@@ -30,6 +44,13 @@ void console_write(struct console *c, const char *s, size_t n)
 		if (s[i] == '\n' || c->len == sizeof(c->line))
 			console_flush(c);
 	}
+}
+
+void console_write_block(struct console *c, const char *s, size_t n)
+{
+	console_flush(c);
+	if (n)
+		console_emit(c, s, n);
 }
 
 int kprintf(struct kernel *k, const char *fmt, ...)

@@ -11,6 +11,8 @@
 #include <xen/vcpu.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/params.h>
+#include <xen/event_channel.h>
+#include <xen/callback.h>
 #include <lamina/abi.h>
 #include "boot.h"
 
@@ -91,6 +93,32 @@ static inline long HYPERVISOR_vcpu_op(int cmd, unsigned int vcpu, void *arg)
 static inline long HYPERVISOR_multicall(struct multicall_entry *calls, unsigned int nr)
 {
 	return hypercall_call(__HYPERVISOR_multicall, HC_ARG(calls), nr, 0, 0, 0);
+}
+
+static inline long HYPERVISOR_event_channel_op(int cmd, void *arg)
+{
+	return hypercall_call(__HYPERVISOR_event_channel_op, HC_ARG(cmd), HC_ARG(arg), 0, 0, 0);
+}
+
+static inline long HYPERVISOR_callback_op(int cmd, const void *arg)
+{
+	return hypercall_call(__HYPERVISOR_callback_op, HC_ARG(cmd), HC_ARG(arg), 0, 0, 0);
+}
+
+/* Absolute system time in ns (x86-64 passes the 64-bit value in one register); 0 cancels. */
+static inline long HYPERVISOR_set_timer_op(uint64_t timeout)
+{
+	return hypercall_call(__HYPERVISOR_set_timer_op, timeout, 0, 0, 0, 0);
+}
+
+static inline long hypercall_get_param(uint32_t index, uint64_t *value)
+{
+	struct xen_hvm_param p = {.domid = DOMID_SELF, .index = index};
+	long rc = HYPERVISOR_hvm_op(HVMOP_get_param, &p);
+
+	if (rc == 0)
+		*value = p.value;
+	return rc;
 }
 
 static inline long hypercall_shutdown(unsigned int reason)

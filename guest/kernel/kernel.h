@@ -13,18 +13,24 @@
 #include <lamina/control.h> /* LAMINA_CMDLINE_MAX: what the toolstack accepts */
 #include "../lib/lib.h"
 #include "boot.h"
+#include "events.h"
+#include "timer.h"
+#include "console_ring.h"
+#include "xenbus.h"
 
 #define KERNEL_MEMMAP_MAX 64
 #define KERNEL_CONSOLE_LINE 256
 #define KERNEL_ARG_MAX 64
 
-/* Line-buffered console_io writer: one hypercall per line, never one per character. */
+/* Line-buffered console writer: one flush per line, never one per character; to the PV console
+ * ring once attached, by console_io before. */
 struct console {
 	char line[KERNEL_CONSOLE_LINE];
 	unsigned int len;
 	uint64_t bytes;
 	uint64_t flushes;
 	long last_error;
+	struct console_ring *ring;
 };
 
 struct kernel_time {
@@ -48,6 +54,7 @@ struct kernel {
 	unsigned int memmap_nr;
 	uint64_t ram_bytes; /* sum of E820 RAM entries */
 	uint64_t ram_top;   /* highest RAM address + 1 */
+	uint64_t map_top;   /* highest address + 1 of any memory-map entry (RAM, special pages) */
 
 	volatile struct shared_info *shared;
 	volatile struct vcpu_info *vcpu_info;
@@ -57,6 +64,11 @@ struct kernel {
 	uint64_t tsc_main; /* rdtsc at the first C instruction (after the ring-0 path and iretq) */
 
 	struct console con;
+	struct events ev;	  /* event channels; ev.ready once upcalls are registered */
+	struct timers tm;	  /* VIRQ_TIMER timers; timer_ready() once bound */
+	struct console_ring cring; /* the PV console ring; con.ring points here once set up */
+	int cring_rc;
+	struct xenbus xb; /* the store ring: set up on first use (xenbus_init) */
 };
 
 /* start_info.c */
@@ -70,6 +82,9 @@ uint64_t kernel_cmdline_u64(const struct kernel *k, const char *key, uint64_t df
 void console_init(struct console *c);
 void console_write(struct console *c, const char *s, size_t n);
 void console_flush(struct console *c);
+/* Flushes the line, then writes s as one block (one ring notify): bulk output. */
+void console_write_block(struct console *c, const char *s, size_t n);
+void console_attach_ring(struct console *c, struct console_ring *ring);
 int kprintf(struct kernel *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* time.c */
@@ -88,6 +103,8 @@ static inline uint64_t time_rdtsc(void)
 }
 
 /* main.c */
+/* Blocks until an event arrives (idle): SCHEDOP_block with events enabled. */
+void kernel_idle(struct kernel *k);
 void kernel_poweroff(struct kernel *k, unsigned int reason) __attribute__((noreturn));
 
 #endif

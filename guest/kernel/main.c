@@ -1,5 +1,6 @@
 /* kernel_main: the first C code, already in ring 3. It validates what the boot path found,
- * fills the IDT, reads the start info, maps shared_info, starts the clock and runs the app. */
+ * fills the IDT, reads the start info, maps shared_info, starts the clock, brings up events,
+ * timers and the console ring, and runs the app. */
 #include "hypercall.h"
 #include "kernel.h"
 #include "traps.h"
@@ -14,9 +15,36 @@ static const char *const kernel_outcome_words[] = {
     [APP_FAILURE] = "FAILURE",
 };
 
+void kernel_idle(struct kernel *k)
+{
+	if (!k->ev.ready) {
+		HYPERVISOR_sched_op(SCHEDOP_block, NULL);
+		return;
+	}
+	bool was = events_disable(&k->ev);
+	events_block(&k->ev);
+	events_restore(&k->ev, was);
+}
+
+/* Events, then the timer VIRQ, then the console ring: each needs the one before. Without
+ * hypervisor support for one of them the kernel carries on without it (console_io output). */
+static void kernel_start_events(struct kernel *k)
+{
+	int rc = events_init(&k->ev, k->shared, k->vcpu_info, k->vcpu_id, k->ring);
+
+	if (rc < 0)
+		return;
+	timer_init(&k->tm, &k->ev, &k->time);
+	k->cring_rc = console_ring_init(&k->cring, &k->ev, &k->tm, &k->time, (uintptr_t)lamina_image_end);
+	if (k->cring_rc == 0)
+		console_attach_ring(&k->con, &k->cring);
+}
+
 void kernel_poweroff(struct kernel *k, unsigned int reason)
 {
 	console_flush(&k->con);
+	if (k->con.ring)
+		console_ring_drain(k->con.ring, CONSOLE_RING_DRAIN_NS);
 	for (;;)
 		hypercall_shutdown(reason);
 }
@@ -90,6 +118,8 @@ void kernel_main(uint64_t start_info_pa)
 	k->ring = traps_current_ring();
 	kernel_map_shared_info(k);
 	k->boot_ns = time_now_ns(&k->time);
+	if (k->shared_map_rc == 0)
+		kernel_start_events(k);
 	if (rc < 0) {
 		kprintf(k, "lamina-guest: bad start info at 0x%lx: %s\n", start_info_pa, lib_errno_name(rc));
 		kprintf(k, "Test result: ERROR: bad start info\n");

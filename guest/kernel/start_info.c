@@ -37,10 +37,14 @@ static int start_info_load_memmap(struct kernel *k)
 	for (unsigned int i = 0; i < k->memmap_nr; i++) {
 		const struct hvm_memmap_table_entry *e = &k->memmap[i];
 
-		if (e->type != XEN_HVM_MEMMAP_TYPE_RAM || e->size == 0)
+		if (e->size == 0)
 			continue;
 		if (e->addr > UINT64_MAX - e->size)
 			return -XEN_EINVAL;
+		if (e->addr + e->size > k->map_top)
+			k->map_top = e->addr + e->size;
+		if (e->type != XEN_HVM_MEMMAP_TYPE_RAM)
+			continue;
 		k->ram_bytes += e->size;
 		uint64_t end = e->addr + e->size;
 		/* Only the mapped part can be read through the identity map. */
@@ -81,6 +85,7 @@ int start_info_load(struct kernel *k, uint64_t pa)
 
 	k->ram_bytes = 0;
 	k->ram_top = 0;
+	k->map_top = 0;
 	if (!start_info_range_ok(k, pa, sizeof(k->si)))
 		return -XEN_EFAULT;
 	memcpy(&k->si, (const void *)(uintptr_t)pa, sizeof(k->si));

@@ -30,6 +30,11 @@ void traps_init(void)
 	}
 }
 
+void traps_set_interrupt(unsigned int vec, uint64_t handler)
+{
+	traps_set_gate(vec, handler, 0, 0);
+}
+
 void traps_clear(void)
 {
 	volatile uint64_t *idt = (volatile uint64_t *)lamina_idt;

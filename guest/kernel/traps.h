@@ -16,6 +16,8 @@ _Static_assert(sizeof(struct traps_frame) == 23 * 8, "traps_frame matches traps_
 
 /* Points the 32 exception vectors at their ring-0 stubs. */
 void traps_init(void);
+/* A DPL0 interrupt gate (IF cleared on entry) at vec: the ring-0 event vector. */
+void traps_set_interrupt(unsigned int vec, uint64_t handler);
 /* Clears every gate: the next exception triple-faults (app=crash, crash=triple). */
 void traps_clear(void);
 /* Moves the caller from ring 3 to ring 0 for good (the `ring0` option). */
