@@ -5,7 +5,11 @@
  * Modes: ring3  the guest spins at CPL 3 (as Lamina's kernel runs), a DPL-3 trap gate takes the
  *               vector, the host clears the APIC in-service bit (ring 3 cannot EOI);
  *        halt   the guest waits in `sti; hlt` at CPL 0, its handler EOIs through the x2APIC MSR.
- * usage: ev-irqfd ring3|halt [ROUNDS]   prints "RESULT raw_irqfd_rtt_median_ns_MODE N" */
+ *        pair3, pairh  two such VMs ping-pong with no host program in the loop: each handler
+ *               exit becomes a write of the OTHER VM's irqfd, so one round is two exits and two
+ *               deliveries, as in an interdomain event round trip (the floor for that figure).
+ * usage: ev-irqfd ring3|halt|pair3|pairh [ROUNDS]
+ *   prints "RESULT raw_irqfd_rtt_median_ns_MODE N" (pair modes: the mean round over ROUNDS) */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -60,6 +64,9 @@ struct evi {
 	uint8_t *mem;
 	int ring3;
 	volatile int stop;
+	struct evi *peer;     /* pair modes: the other VM */
+	int leader;           /* pair modes: counts the rounds and ends the run */
+	volatile int rounds;  /* pair modes: rounds left */
 };
 
 static int evi_fail(const char *what)
@@ -256,7 +263,11 @@ static void *evi_vcpu(void *arg)
 			memcpy(ls.regs + 0x100 + (EVI_VECTOR / 32) * 0x10, &isr, 4);
 			ioctl(e->vcpu, KVM_SET_LAPIC, &ls);
 		}
-		if (write(e->ans_fd, &one, sizeof(one)) != sizeof(one))
+		/* Pair modes: answer by interrupting the other VM; the leader counts the rounds. */
+		int fd = e->ans_fd;
+		if (e->peer && !(e->leader && --e->rounds <= 0))
+			fd = e->peer->irq_fd;
+		if (write(fd, &one, sizeof(one)) != sizeof(one))
 			break;
 	}
 	e->stop = 1;
@@ -270,6 +281,36 @@ static int evi_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Two VMs interrupting each other; the mean round is the raw interdomain floor. */
+static int evi_pair(struct evi *a, const char *mode, int rounds)
+{
+	struct evi b = {.irq_fd = -1, .ans_fd = -1, .ring3 = a->ring3};
+	pthread_t ta, tb;
+	uint64_t one = 1, v, t0, dt;
+
+	a->peer = &b;
+	b.peer = a;
+	a->leader = 1;
+	a->rounds = rounds + 1; /* the first exit of a answers the start signal */
+	if (evi_create(a) || evi_create(&b) || pthread_create(&ta, NULL, evi_vcpu, a) ||
+	    pthread_create(&tb, NULL, evi_vcpu, &b))
+		return 1;
+	alarm(60);
+	usleep(10000); /* both vCPUs in the guest */
+	t0 = evi_now();
+	if (write(a->irq_fd, &one, sizeof(one)) != sizeof(one) || read(a->ans_fd, &v, sizeof(v)) != sizeof(v) ||
+	    a->stop || b.stop) {
+		fprintf(stderr, "ev-irqfd: pair run failed\n");
+		return 1;
+	}
+	dt = evi_now() - t0;
+	printf("ev-irqfd %s: %d rounds of two exits and two deliveries: mean %llu ns\n", mode, rounds,
+	       (unsigned long long)(dt / (uint64_t)rounds));
+	printf("RESULT raw_irqfd_rtt_median_ns_%s %llu\n", mode, (unsigned long long)(dt / (uint64_t)rounds));
+	fflush(stdout);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	struct evi e = {.irq_fd = -1, .ans_fd = -1};
@@ -277,12 +318,15 @@ int main(int argc, char **argv)
 	uint64_t *rtt, one = 1, v;
 	pthread_t th;
 
-	if (argc < 2 || (strcmp(argv[1], "ring3") && strcmp(argv[1], "halt")) || rounds < 10 ||
-	    rounds > 1000000) {
-		fprintf(stderr, "usage: ev-irqfd ring3|halt [ROUNDS]\n");
+	if (argc < 2 || rounds < 10 || rounds > 1000000 ||
+	    (strcmp(argv[1], "ring3") && strcmp(argv[1], "halt") && strcmp(argv[1], "pair3") &&
+	     strcmp(argv[1], "pairh"))) {
+		fprintf(stderr, "usage: ev-irqfd ring3|halt|pair3|pairh [ROUNDS]\n");
 		return 2;
 	}
-	e.ring3 = !strcmp(argv[1], "ring3");
+	e.ring3 = !strcmp(argv[1], "ring3") || !strcmp(argv[1], "pair3");
+	if (!strncmp(argv[1], "pair", 4))
+		return evi_pair(&e, argv[1], rounds);
 	rtt = calloc((size_t)rounds, sizeof(*rtt));
 	if (!rtt || evi_create(&e) || pthread_create(&th, NULL, evi_vcpu, &e))
 		return 1;
