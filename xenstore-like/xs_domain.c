@@ -127,6 +127,8 @@ struct xs_special *xs_special_get(struct xs_store *st, const char *name)
 int xs_domain_introduce(struct xs_store *st, uint32_t domid, uint64_t mfn, uint32_t port)
 {
 	struct xs_domain *d;
+	uint64_t old_mfn;
+	uint32_t old_port;
 	bool first;
 	int rc = 0;
 
@@ -138,6 +140,8 @@ int xs_domain_introduce(struct xs_store *st, uint32_t domid, uint64_t mfn, uint3
 	first = !d->introduced;
 	if (!first && st->ring_detach)
 		st->ring_detach(st, d); /* re-introduction rebinds the ring and its event channel */
+	old_mfn = d->mfn;
+	old_port = d->port;
 	d->mfn = mfn;
 	d->port = port;
 	d->shutdown = false;
@@ -145,6 +149,15 @@ int xs_domain_introduce(struct xs_store *st, uint32_t domid, uint64_t mfn, uint3
 		rc = st->ring_attach(st, d);
 		if (rc < 0) {
 			xs_log(st, XS_LOG_ERR, "introduce dom%u: ring not connected (%d)", domid, rc);
+			/* A bad re-introduction must not cost the domain the ring it had. */
+			if (!first && (old_mfn != mfn || old_port != port)) {
+				d->mfn = old_mfn;
+				d->port = old_port;
+				if (st->ring_attach(st, d) == 0) {
+					xs_log(st, XS_LOG_INFO, "dom%u: previous ring reconnected", domid);
+					return rc;
+				}
+			}
 			d->introduced = false;
 			return rc;
 		}

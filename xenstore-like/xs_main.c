@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "xs_hv.h"
 #include "xs_server.h"
 
 static void xs_usage(FILE *f)
@@ -20,8 +22,12 @@ static void xs_usage(FILE *f)
 		"                        changed, and at exit)\n"
 		"  --quota NAME=VALUE    nodes, watches, outstanding, transactions, node-size,\n"
 		"                        payload, perms (per unprivileged domain)\n"
+		"  --hv-socket PATH      lamina-hv's control socket (default DIR/hv.sock): domains are\n"
+		"                        introduced and released from its notifications, rings mapped\n"
+		"                        through it; retried with backoff while it is not running\n"
+		"  --no-hv               socket only: no hypervisor connection\n"
 		"  --ring-dir DIR        connect introduced domains' rings through files in DIR\n"
-		"                        (development mapper, see xs_devmap.c)\n"
+		"                        (development mapper, see xs_devmap.c; implies --no-hv)\n"
 		"  -E N, -W N, -t N, -S N, -A N   Xen-style: nodes, watches, transactions, node size,\n"
 		"                        permissions per node\n");
 }
@@ -52,6 +58,8 @@ int main(int argc, char **argv)
 	    {"persist", required_argument, NULL, 'p'},
 	    {"quota", required_argument, NULL, 'Q'},
 	    {"ring-dir", required_argument, NULL, 'R'},
+	    {"hv-socket", required_argument, NULL, 'H'},
+	    {"no-hv", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -61,7 +69,10 @@ int main(int argc, char **argv)
 	struct xs_server *srv = NULL;
 	struct xs_store *st;
 	char path[4096], *eq;
-	const char *logfile = NULL, *ringdir = NULL;
+	const char *logfile = NULL, *ringdir = NULL, *hvsock = NULL;
+	char hvpath[4096];
+	bool use_hv = true;
+	struct xs_hv *hv = NULL;
 	const struct xs_ring_ops *rops = NULL;
 	void *rctx = NULL;
 	int opt, rc, i, ret = 1;
@@ -92,6 +103,12 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			ringdir = optarg;
+			break;
+		case 'H':
+			hvsock = optarg;
+			break;
+		case 'N':
+			use_hv = false;
 			break;
 		case 'L':
 			rc = -EINVAL;
@@ -168,6 +185,14 @@ int main(int argc, char **argv)
 		}
 	}
 	cfg.socket_path = sock;
+	/* Each connected guest holds two eventfds here: allow as many descriptors as we may. */
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (logfile) {
 		FILE *f = fopen(logfile, "ae");
 		if (!f) {
@@ -184,10 +209,22 @@ int main(int argc, char **argv)
 		xs_log(st, XS_LOG_ERR, "cannot listen on %s: %s", sock, strerror(-rc));
 		goto out;
 	}
-	/* Guests' rings need a mapper (map the ring page, bind the event channel). The hypervisor's,
-	 * over its control socket, is still to come; --ring-dir gives the file-based one for tests.
-	 * Without a mapper INTRODUCE records the domain only. */
-	if (ringdir) {
+	/* Guests' rings need a mapper (map the ring page, bind the event channel): the hypervisor's,
+	 * over its control socket, or for tests --ring-dir's file-based one. Without a mapper
+	 * INTRODUCE records the domain only. */
+	if (!ringdir && use_hv) {
+		struct xs_hv_loop loop = {xs_server_add_fd, xs_server_del_fd, srv};
+		if (!hvsock) {
+			snprintf(hvpath, sizeof(hvpath), "%s/%s", rundir, LAMINA_CTL_SOCKET);
+			hvsock = hvpath;
+		}
+		rc = xs_hv_new(st, hvsock, &loop, &hv);
+		if (rc < 0) {
+			xs_log(st, XS_LOG_ERR, "hypervisor connection %s: %s", hvsock, strerror(-rc));
+			goto out;
+		}
+		xs_server_set_mapper(srv, &xs_hv_ring_ops, hv);
+	} else if (ringdir) {
 		rc = xs_devmap_new(ringdir, &rops, &rctx);
 		if (rc < 0) {
 			xs_log(st, XS_LOG_ERR, "--ring-dir %s: %s", ringdir, strerror(-rc));
@@ -198,7 +235,8 @@ int main(int argc, char **argv)
 	rc = xs_server_run(srv);
 	ret = rc < 0 ? 1 : 0;
 out:
-	xs_server_free(srv);
+	xs_server_free(srv); /* rings first: their release still uses the mapper */
+	xs_hv_free(hv);
 	if (st->log && st->log != stderr)
 		fclose(st->log);
 	xs_store_free(st); /* releases rings through the mapper: before it goes */

@@ -21,11 +21,13 @@ struct xs_ring {
 
 static int xs_ring_flush(struct xs_conn *c);
 static void xs_ring_destroy(struct xs_conn *c);
+static void xs_ring_backlog(struct xs_conn *c, const char *why);
 
 static const struct xs_conn_tops xs_ring_tops = {
     .name = "ring",
     .flush = xs_ring_flush,
     .destroy = xs_ring_destroy,
+    .backlog = xs_ring_backlog,
 };
 
 struct xs_conn *xs_ring_conn(struct xs_ring *r)
@@ -47,6 +49,11 @@ static void xs_ring_fail(struct xs_ring *r, uint32_t err, const char *why)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	r->env->ops->notify(r->env->ops_ctx, r->fd);
 	xs_conn_kill(r->c, why);
+}
+
+static void xs_ring_backlog(struct xs_conn *c, const char *why)
+{
+	xs_ring_fail(c->tctx, XENSTORE_ERROR_COMM, why);
 }
 
 static void xs_ring_notify(struct xs_ring *r)

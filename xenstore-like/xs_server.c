@@ -17,14 +17,16 @@
 
 #define XS_SOCK_RBUF 65536
 
-enum xs_pkind { XS_PK_LISTEN, XS_PK_SIGNAL, XS_PK_TIMER, XS_PK_SOCK, XS_PK_RING };
+enum xs_pkind { XS_PK_LISTEN, XS_PK_SIGNAL, XS_PK_TIMER, XS_PK_SOCK, XS_PK_RING, XS_PK_EXT };
 
 struct xs_pollent {
 	enum xs_pkind kind;
 	int fd;
 	uint32_t events;
 	void *p;
+	void (*fn)(void *p);	  /* XS_PK_EXT */
 	struct xs_pollent *gnext; /* removed, freed after the current batch of events */
+	struct xs_pollent *enext; /* XS_PK_EXT: the server's list */
 };
 
 struct xs_server {
@@ -36,6 +38,7 @@ struct xs_server {
 	struct xs_pollent **ring_pe; /* by fd */
 	size_t nring_pe;
 	struct xs_pollent *graveyard;
+	struct xs_pollent *ext; /* descriptors other modules watch (the hypervisor connection) */
 	struct sockaddr_un addr;
 };
 
@@ -242,6 +245,46 @@ void xs_server_set_mapper(struct xs_server *srv, const struct xs_ring_ops *ops, 
 	xs_ring_install(srv->st, &srv->renv);
 }
 
+int xs_server_add_fd(void *lctx, int fd, void (*fn)(void *arg), void *arg)
+{
+	struct xs_server *srv = lctx;
+	struct xs_pollent *pe = calloc(1, sizeof(*pe));
+	int rc;
+
+	if (!pe)
+		return -ENOMEM;
+	pe->kind = XS_PK_EXT;
+	pe->fd = fd;
+	pe->fn = fn;
+	pe->p = arg;
+	rc = xs_server_ctl(srv, EPOLL_CTL_ADD, pe, EPOLLIN);
+	if (rc < 0) {
+		free(pe);
+		return rc;
+	}
+	pe->enext = srv->ext;
+	srv->ext = pe;
+	return 0;
+}
+
+void xs_server_del_fd(void *lctx, int fd)
+{
+	struct xs_server *srv = lctx;
+	struct xs_pollent **pp;
+
+	for (pp = &srv->ext; *pp; pp = &(*pp)->enext) {
+		struct xs_pollent *pe = *pp;
+		if (pe->fd != fd)
+			continue;
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
+		*pp = pe->enext;
+		pe->p = NULL;
+		pe->gnext = srv->graveyard;
+		srv->graveyard = pe;
+		return;
+	}
+}
+
 static int xs_server_listen(struct xs_server *srv)
 {
 	int fd;
@@ -393,6 +436,10 @@ int xs_server_run(struct xs_server *srv)
 				if (pe->p)
 					xs_ring_kick(pe->p);
 				break;
+			case XS_PK_EXT:
+				if (pe->p)
+					pe->fn(pe->p);
+				break;
 			}
 		}
 		xs_store_flush_dirty(srv->st);
@@ -434,6 +481,11 @@ void xs_server_free(struct xs_server *srv)
 		close(srv->epfd);
 	for (i = 0; i < srv->nring_pe; i++)
 		free(srv->ring_pe[i]);
+	while (srv->ext) {
+		struct xs_pollent *pe = srv->ext;
+		srv->ext = pe->enext;
+		free(pe);
+	}
 	while (srv->graveyard) {
 		struct xs_pollent *pe = srv->graveyard;
 		srv->graveyard = pe->gnext;

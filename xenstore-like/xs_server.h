@@ -20,5 +20,9 @@ int xs_server_run(struct xs_server *srv);
 void xs_server_free(struct xs_server *srv);
 /* Connects guest rings through ops (the hypervisor's mapper); without it INTRODUCE only records. */
 void xs_server_set_mapper(struct xs_server *srv, const struct xs_ring_ops *ops, void *ctx);
+/* Another module's descriptor in the loop: fn(arg) runs when fd is readable (lctx is the server;
+ * the shape of struct xs_hv_loop). A removed entry is freed after the current batch of events. */
+int xs_server_add_fd(void *lctx, int fd, void (*fn)(void *arg), void *arg);
+void xs_server_del_fd(void *lctx, int fd);
 
 #endif

@@ -103,6 +103,9 @@ struct xs_conn_tops {
 	const char *name;
 	int (*flush)(struct xs_conn *c); /* push queued output; 0 or -errno (then closed) */
 	void (*destroy)(struct xs_conn *c);
+	/* Optional: the peer lets watch events pile up past the limit. Without it they are
+	 * dropped (sockets); a guest ring that never drains is disconnected instead. */
+	void (*backlog)(struct xs_conn *c, const char *why);
 };
 
 #define XS_CONN_OUT_LIMIT (1u << 20) /* bytes of queued replies before input is paused */

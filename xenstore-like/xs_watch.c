@@ -83,6 +83,10 @@ int xs_watch_event(struct xs_conn *c, const struct xs_watch *w, const char *path
 			path += pl;
 	}
 	if (c->out_events >= XS_CONN_EVENT_LIMIT || c->out_bytes >= 4 * (size_t)XS_CONN_OUT_LIMIT) {
+		if (c->tops && c->tops->backlog) {
+			c->tops->backlog(c, "the ring does not drain: watch events past the limit");
+			return -ENOSPC;
+		}
 		xs_log(c->st, XS_LOG_ERR, "conn dom%u: %u watch events queued, dropping event for %s", c->id,
 		       c->out_events, path);
 		return -ENOSPC;

@@ -31,7 +31,7 @@ check() { # NAME EXPECTED ACTUAL
 	fi
 }
 
-"$LAMINA_XENSTORED" --rundir "$dir" --pid-file "$dir/pid" --log "$dir/log" &
+"$LAMINA_XENSTORED" --rundir "$dir" --no-hv --pid-file "$dir/pid" --log "$dir/log" &
 pid=$!
 for _ in $(seq 100); do [ -e "$dir/pid" ] && break; sleep 0.05; done
 export XENSTORED_PATH="$dir/xenstored/socket"
