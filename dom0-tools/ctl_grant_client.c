@@ -20,17 +20,19 @@ static int ctl_gnt_bad_count(struct ctl_conn *conn, uint32_t n)
 {
 	if (n && n <= LAMINA_GNT_BATCH)
 		return 0;
-	snprintf(conn->err, sizeof(conn->err), "a grant batch holds 1..%u entries, not %u", LAMINA_GNT_BATCH, n);
+	snprintf(conn->err, sizeof(conn->err), "a grant batch holds 1..%u entries, not %u", LAMINA_GNT_BATCH,
+		 n);
 	return -EINVAL;
 }
 
 /* A map-shaped reply: count must match, descriptors as nr_fds says. */
-static int ctl_gnt_map_reply(struct ctl_conn *conn, struct ctl_reply *rep, const struct lamina_ctl_gnt_map_reply *r,
-			     uint32_t n, struct lamina_ctl_gnt_mapped *out, int *fds, unsigned want_max)
+static int ctl_gnt_map_reply(struct ctl_conn *conn, struct ctl_reply *rep,
+			     const struct lamina_ctl_gnt_map_reply *r, uint32_t n,
+			     struct lamina_ctl_gnt_mapped *out, int *fds, unsigned want_max)
 {
 	if (r->count != n || r->nr_fds != rep->nfds || rep->nfds > want_max) {
-		snprintf(conn->err, sizeof(conn->err), "malformed grant map reply (%u entries, %u/%u fds)", r->count,
-			 r->nr_fds, rep->nfds);
+		snprintf(conn->err, sizeof(conn->err), "malformed grant map reply (%u entries, %u/%u fds)",
+			 r->count, r->nr_fds, rep->nfds);
 		ctl_gnt_close_fds(rep);
 		return -EPROTO;
 	}
@@ -118,7 +120,8 @@ int ctl_gnt_buffer(struct ctl_conn *conn, uint64_t size, uint8_t **addr)
 	return 0;
 }
 
-int ctl_gnt_copy_send(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, uint32_t *seq)
+int ctl_gnt_copy_send(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n,
+		      uint32_t *seq)
 {
 	struct lamina_ctl_gnt_copy req;
 	int err;
@@ -149,7 +152,8 @@ int ctl_gnt_copy_recv(struct ctl_conn *conn, uint32_t seq, uint32_t n, int32_t *
 	return 0;
 }
 
-int ctl_gnt_copy(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, int32_t *status)
+int ctl_gnt_copy(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n,
+		 int32_t *status)
 {
 	uint32_t seq;
 	int err = ctl_gnt_copy_send(conn, segs, n, &seq);
@@ -199,14 +203,16 @@ int ctl_gnt_info(struct ctl_conn *conn, uint32_t domid, struct lamina_ctl_gnt_in
 
 int ctl_gnt_set_limits(struct ctl_conn *conn, uint32_t domid, uint32_t max_frames, uint32_t max_maptrack)
 {
-	struct lamina_ctl_gnt_limits req = {.domid = domid, .max_frames = max_frames, .max_maptrack = max_maptrack};
+	struct lamina_ctl_gnt_limits req = {
+	    .domid = domid, .max_frames = max_frames, .max_maptrack = max_maptrack};
 
 	return ctl_call(conn, LAMINA_CTL_GNT_SET_LIMITS, &req, sizeof(req), NULL, NULL);
 }
 
 void *ctl_gnt_mmap_page(int fd, uint64_t offset, bool writable)
 {
-	void *p = mmap(NULL, 4096, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, (off_t)offset);
+	void *p =
+	    mmap(NULL, 4096, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, (off_t)offset);
 
 	return p == MAP_FAILED ? NULL : p;
 }

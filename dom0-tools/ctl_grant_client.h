@@ -20,10 +20,12 @@ int ctl_gnt_unmap(struct ctl_conn *conn, const uint32_t *handles, uint32_t n, in
  * *addr is this process's mapping of it (munmap(size) when done). */
 int ctl_gnt_buffer(struct ctl_conn *conn, uint64_t size, uint8_t **addr);
 /* Copies between grants and the buffer; status[i] gets GNTST_* per segment. */
-int ctl_gnt_copy(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, int32_t *status);
+int ctl_gnt_copy(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n,
+		 int32_t *status);
 /* ctl_gnt_copy in two halves, to keep several batches in flight on one connection (replies come
  * in order): send returns the request's seq, recv takes its reply. */
-int ctl_gnt_copy_send(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n, uint32_t *seq);
+int ctl_gnt_copy_send(struct ctl_conn *conn, const struct lamina_ctl_gnt_copy_seg *segs, uint32_t n,
+		      uint32_t *seq);
 int ctl_gnt_copy_recv(struct ctl_conn *conn, uint32_t seq, uint32_t n, int32_t *status);
 /* Toolstack only: guest frames of domid; *fd a read-write descriptor of its RAM. */
 int ctl_gnt_foreign_map(struct ctl_conn *conn, uint32_t domid, const uint64_t *gfns, uint32_t n,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ctl_server.h"
+#include "grant_table.h"
 #include "hv.h"
 #include <xen/sched.h>
 
@@ -155,8 +156,16 @@ static int ctl_op_wait(struct ctl_server *s, struct ctl_conn *c, const struct la
 
 	memcpy(&r, req, sizeof(r));
 	hd = hv_find_ref(s->hv, r.dom.domid, r.dom.name);
-	if (!hd)
-		return -ESRCH;
+	if (!hd) {
+		/* Gone already (it may have powered off before this request arrived): a recent
+		 * tombstone answers at once with state DEAD and how it stopped. */
+		const struct hv_tombstone *t = hv_tomb_find(s->hv, r.dom.domid, r.dom.name);
+		if (!t)
+			return -ESRCH;
+		memcpy(out, &t->info, sizeof(t->info));
+		*out_len = sizeof(t->info);
+		return 0;
+	}
 	pthread_mutex_lock(&hd->d.lock);
 	stopped =
 	    (hd->d.state == LAMINA_DOM_SHUTDOWN || hd->d.state == LAMINA_DOM_CRASHED) && !hd->action_pending;
@@ -208,8 +217,25 @@ static const struct ctl_op_desc ctl_op_table[] = {
     {LAMINA_CTL_LIST, "LIST", sizeof(struct lamina_ctl_list_req), ctl_op_list},
     {LAMINA_CTL_INFO, "INFO", sizeof(struct lamina_ctl_domref), ctl_op_info},
     {LAMINA_CTL_WAIT, "WAIT", sizeof(struct lamina_ctl_wait), ctl_op_wait},
+    {LAMINA_CTL_DOMSTATS, "DOMSTATS", sizeof(struct lamina_ctl_domref), ctl_op_domstats},
+    {LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, "EVTCHN_ALLOC_UNBOUND", sizeof(struct lamina_ctl_evtchn_alloc),
+     ctl_op_evtchn_alloc},
+    {LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, "EVTCHN_BIND_INTERDOMAIN", sizeof(struct lamina_ctl_evtchn_bind),
+     ctl_op_evtchn_bind},
+    {LAMINA_CTL_EVTCHN_BIND_VIRQ, "EVTCHN_BIND_VIRQ", sizeof(struct lamina_ctl_evtchn_virq), ctl_op_evtchn_virq},
+    {LAMINA_CTL_EVTCHN_CLOSE, "EVTCHN_CLOSE", sizeof(struct lamina_ctl_evtchn_port), ctl_op_evtchn_close},
+    {LAMINA_CTL_MAP_SPECIAL, "MAP_SPECIAL", sizeof(struct lamina_ctl_map_special), ctl_op_map_special},
+    {LAMINA_CTL_SUBSCRIBE, "SUBSCRIBE", 0, ctl_op_subscribe},
     {LAMINA_CTL_HOST_STOP, "HOST_STOP", 0, ctl_op_host_stop},
     {LAMINA_CTL_HOST_INFO, "HOST_INFO", 0, ctl_op_host_info},
+    {LAMINA_CTL_GNT_MAP, "GNT_MAP", sizeof(struct lamina_ctl_gnt_map), ctl_op_gnt_map},
+    {LAMINA_CTL_GNT_UNMAP, "GNT_UNMAP", sizeof(struct lamina_ctl_gnt_unmap), ctl_op_gnt_unmap},
+    {LAMINA_CTL_GNT_COPY, "GNT_COPY", sizeof(struct lamina_ctl_gnt_copy), ctl_op_gnt_copy},
+    {LAMINA_CTL_GNT_BUFFER, "GNT_BUFFER", sizeof(struct lamina_ctl_gnt_buffer), ctl_op_gnt_buffer},
+    {LAMINA_CTL_GNT_FOREIGN_MAP, "GNT_FOREIGN_MAP", sizeof(struct lamina_ctl_gnt_foreign), ctl_op_gnt_foreign_map},
+    {LAMINA_CTL_GNT_TOOLSTACK, "GNT_TOOLSTACK", 0, ctl_op_gnt_toolstack},
+    {LAMINA_CTL_GNT_INFO, "GNT_INFO", sizeof(struct lamina_ctl_gnt_domid), ctl_op_gnt_info},
+    {LAMINA_CTL_GNT_SET_LIMITS, "GNT_SET_LIMITS", sizeof(struct lamina_ctl_gnt_limits), ctl_op_gnt_set_limits},
 };
 
 const struct ctl_op_desc *ctl_op_find(uint16_t op)
@@ -285,6 +311,7 @@ void ctl_waiters_drop_conn(struct ctl_server *s, struct ctl_conn *c)
 {
 	struct ctl_waiter **pp, *w;
 
+	ctl_grant_conn_closed(s, c); /* the connection is closing: its grant maps go too */
 	for (pp = &s->waiters; (w = *pp);) {
 		if (w->conn != c) {
 			pp = &w->next;

@@ -70,6 +70,8 @@ int ctl_server_init(struct ctl_server *s, struct hv *hv, int listen_fd, int sign
 		goto out_free;
 	hv->on_stop = ctl_on_domain_stop;
 	hv->on_stop_arg = s;
+	hv->on_event = ctl_on_domain_event;
+	hv->on_event_arg = s;
 	return 0;
 
 out_free:
@@ -85,6 +87,7 @@ static void ctl_conn_close(struct ctl_server *s, struct ctl_conn *c)
 	struct ctl_conn **pp;
 
 	ctl_waiters_drop_conn(s, c);
+	ctl_events_conn_closed(s, c); /* its Domain-0 ports close */
 	for (pp = &s->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -103,6 +106,8 @@ void ctl_server_fini(struct ctl_server *s)
 		ctl_conn_close(s, s->conns);
 	if (s->hv->on_stop_arg == s)
 		s->hv->on_stop = NULL;
+	if (s->hv->on_event_arg == s)
+		s->hv->on_event = NULL;
 	close(s->epoll_fd);
 	free(s->rx);
 	free(s->tx);
@@ -176,6 +181,44 @@ int ctl_reply(struct ctl_server *s, struct ctl_conn *c, uint16_t op, uint32_t se
 	if (n != (ssize_t)(sizeof(h) + len))
 		return n < 0 ? -errno : -EIO; /* a client that does not read its replies is dropped */
 	return 0;
+}
+
+int ctl_reply_fds(struct ctl_conn *c, const struct lamina_ctl_hdr *req, const void *p, size_t len,
+		  const int *fds, unsigned nfds)
+{
+	struct lamina_ctl_hdr h = {
+	    .magic = LAMINA_CTL_MAGIC,
+	    .version = LAMINA_CTL_VERSION,
+	    .op = req->op,
+	    .seq = req->seq,
+	    .len = (uint32_t)len,
+	    .flags = LAMINA_CTL_F_REPLY,
+	};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)p, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (nfds > 4)
+		return -EINVAL;
+	if (nfds) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != (ssize_t)(sizeof(h) + len) && c->fd >= 0)
+		c->fd = -c->fd - 1; /* closed after this round, as for any reply that cannot go out */
+	return CTL_DEFERRED;
 }
 
 void ctl_handle_msg(struct ctl_server *s, struct ctl_conn *c, size_t n)

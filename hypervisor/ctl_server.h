@@ -19,6 +19,7 @@ struct hv_domain;
 struct ctl_conn {
 	int fd;
 	uid_t uid;
+	bool subscribed; /* LAMINA_CTL_SUBSCRIBE: gets LAMINA_CTL_EVENT messages */
 	struct ctl_conn *next;
 };
 
@@ -41,6 +42,7 @@ struct ctl_server {
 	struct ctl_waiter *waiters;
 	bool quit;
 	uint8_t *rx, *tx; /* CTL_MAX_MSG + 1 bytes each */
+	void *gnt;	  /* ctl_grant.c: Domain-0 clients' grant maps and buffers, NULL when none */
 };
 
 /* One row per op: the exact request payload size, and the handler. A handler writes at most
@@ -68,6 +70,29 @@ int ctl_reply(struct ctl_server *s, struct ctl_conn *c, uint16_t op, uint32_t se
 /* Handles one received datagram of n bytes in s->rx (n > CTL_MAX_MSG means truncated). */
 void ctl_handle_msg(struct ctl_server *s, struct ctl_conn *c, size_t n);
 int ctl_listen(const char *rundir, int *fd_out);
+
+/* Sends a reply carrying descriptors (SCM_RIGHTS); returns CTL_DEFERRED for the handler to pass
+ * on (the reply has gone out). The caller still owns and closes its fds. */
+int ctl_reply_fds(struct ctl_conn *c, const struct lamina_ctl_hdr *req, const void *p, size_t len,
+		  const int *fds, unsigned nfds);
+
+/* ctl_events.c: event channels of Domain-0, special pages, notifications, statistics. */
+int ctl_op_evtchn_alloc(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			const void *req, void *out, size_t *out_len);
+int ctl_op_evtchn_bind(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len);
+int ctl_op_evtchn_virq(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len);
+int ctl_op_evtchn_close(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+			const void *req, void *out, size_t *out_len);
+int ctl_op_map_special(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		       const void *req, void *out, size_t *out_len);
+int ctl_op_subscribe(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		     const void *req, void *out, size_t *out_len);
+int ctl_op_domstats(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		    const void *req, void *out, size_t *out_len);
+void ctl_on_domain_event(void *arg, unsigned kind, struct hv_domain *hd);
+void ctl_events_conn_closed(struct ctl_server *s, struct ctl_conn *c);
 
 /* ctl_ops.c */
 const struct ctl_op_desc *ctl_op_find(uint16_t op);

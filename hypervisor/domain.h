@@ -18,9 +18,11 @@
 #include "lamina/abi.h"
 #include "lamina/control.h"
 #include "guest_mem.h"
+#include "event_channel.h"
 
 struct domain;
 struct vcpu;
+struct grant_table;
 
 /* What a vCPU's control registers were at the current exit: the guest-memory walker needs them. */
 struct vcpu_sysregs {
@@ -38,8 +40,15 @@ struct domain_ops {
 	void (*crash)(struct domain *d, const char *why);
 	/* Console output from the guest (console_io, debug port). */
 	int (*console_write)(struct domain *d, const char *buf, size_t len);
-	/* SCHEDOP_block: sleep until an event is pending for v or v is kicked (pause, destroy). */
-	int (*block)(struct vcpu *v);
+	/* Sleep until woken (wake, upcall), kicked (pause, destroy: returns 1) or, with a deadline
+	 * (CLOCK_MONOTONIC ns, 0: none), until it passes (-ETIMEDOUT). A wake-up that came before the
+	 * call makes it return 0 at once. */
+	int (*block)(struct vcpu *v, uint64_t deadline_mono_ns);
+	/* End a block of v, or make its next one return at once. Any thread, no lock held. */
+	void (*wake)(struct vcpu *v);
+	/* v's evtchn_upcall_pending went 0 -> 1: deliver the upcall (ring-3 callback frame or HVM
+	 * callback vector) and end a block. Any thread, no lock held. */
+	void (*upcall)(struct vcpu *v);
 	/* SCHEDOP_yield. */
 	void (*yield)(struct vcpu *v);
 	/* Back a guest frame outside RAM with a hypervisor page (shared_info at a hole GFN). */
@@ -65,6 +74,14 @@ struct vcpu {
 	struct vcpu_runstate_info runstate; /* times in ns of domain system time */
 	_Atomic uint64_t exits;
 	_Atomic uint64_t hypercalls;
+
+	/* Events (event_channel.h). virq_port: the port each per-vCPU or global VIRQ is bound to
+	 * (0: none), under the world lock. */
+	uint32_t virq_port[NR_VIRQS];
+	uint64_t event_callback; /* CALLBACKTYPE_event entry for ring-3 kernels, 0: none */
+	_Atomic bool polling;	 /* in SCHEDOP_poll: any newly pending port of the domain wakes it */
+	struct evtchn_timer timer[EVTCHN_NR_TIMERS];
+	_Atomic uint64_t upcalls;
 };
 
 #define DOMAIN_MAX_MEMMAP 8
@@ -104,7 +121,34 @@ struct domain {
 	_Atomic uint64_t hc_count[DOMAIN_HC_STATS]; /* per hypercall number, for `domctl top` */
 	_Atomic uint64_t console_bytes;
 	_Atomic uint64_t first_console_ns;
+
+	/* Event channels: the port table (under the world lock, see event_channel.h). Domain-0 is a
+	 * domain with no vCPUs and no shared_info whose ports signal eventfds. */
+	struct evtchn_world *evw;
+	struct evtchn_table *evtchn;
+	bool is_dom0;
+	_Atomic unsigned nr_polling;
+	_Atomic uint64_t events_sent, events_received;
+
+	/* The special region (LAMINA_SPECIAL_COUNT pages right after RAM): a memfd mapped here,
+	 * the ports the guest uses for each page (unbound for Domain-0 until a daemon binds). */
+	int special_fd;
+	uint8_t *special;
+	uint64_t special_gfn;
+	uint32_t special_port[LAMINA_SPECIAL_COUNT];
+	uint32_t console_prod_seen; /* the console ring's out_prod at the last look */
+	pthread_mutex_t console_lock; /* guards console_prod_seen */
+
+	struct grant_table *gnt; /* grant_table.c: NULL before gnttab_domain_init, after _fini */
 };
+
+/* special.c: the special region. special_init needs d->ops->map_page and (for the ports)
+ * event channels; special_fini undoes it. */
+int special_init(struct domain *d);
+void special_fini(struct domain *d);
+/* Console bytes the guest produced into its ring since the last look (its out_prod is hostile:
+ * it only feeds a counter). Any thread. */
+void domain_console_ring_account(struct domain *d);
 
 static inline uint64_t domain_mono_ns(void)
 {

@@ -1,6 +1,7 @@
 /* Guest RAM: a memfd mapped shared into the daemon (the KVM slot maps the same pages), plus the
  * table of hypervisor pages placed at guest frames outside RAM. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,10 +24,13 @@ int gmem_init(struct guest_mem *m, const char *name, uint64_t ram_size)
 	if (ram_size > (uint64_t)SIZE_MAX / 2)
 		return -E2BIG;
 	snprintf(label, sizeof(label), "lamina-ram:%s", name ? name : "");
-	m->memfd = memfd_create(label, MFD_CLOEXEC);
+	m->memfd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (m->memfd < 0)
 		return -errno;
-	if (ftruncate(m->memfd, (off_t)ram_size) < 0) {
+	/* Sealed at its size: Domain-0 clients get descriptors of it (grant maps), and one that could
+	 * shrink it would make the daemon's next access to guest RAM fault. */
+	if (ftruncate(m->memfd, (off_t)ram_size) < 0 ||
+	    fcntl(m->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		err = -errno;
 		goto out_close;
 	}

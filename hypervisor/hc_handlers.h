@@ -57,6 +57,15 @@ long hc_memory_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
 long hc_hvm_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
 long hc_vcpu_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
 long hc_multicall(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
+long hc_event_channel_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
+long hc_callback_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
+long hc_set_timer_op(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARGS]);
+
+/* hc_timer.c: the VCPUOP timer commands, rows of hc_vcpu.c's table (v calls, target named). */
+long hc_vcpu_set_singleshot(struct vcpu *v, struct vcpu *target, uint64_t gva);
+long hc_vcpu_stop_singleshot(struct vcpu *v, struct vcpu *target, uint64_t gva);
+long hc_vcpu_set_periodic(struct vcpu *v, struct vcpu *target, uint64_t gva);
+long hc_vcpu_stop_periodic(struct vcpu *v, struct vcpu *target, uint64_t gva);
 
 /* Is domid the caller's own domain (DOMID_SELF or its id)? */
 static inline int hc_domid_is_self(const struct domain *d, uint16_t domid)

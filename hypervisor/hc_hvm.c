@@ -54,6 +54,10 @@ static long hc_hvm_set_param(struct vcpu *v, const uint64_t arg[HYPERCALL_NR_ARG
 	pthread_mutex_lock(&d->lock);
 	d->hvm_params[p.index] = p.value;
 	pthread_mutex_unlock(&d->lock);
+	/* A callback vector set while an event is already pending takes it now. */
+	if (p.index == HVM_PARAM_CALLBACK_IRQ && v->info &&
+	    __atomic_load_n(&v->info->evtchn_upcall_pending, __ATOMIC_SEQ_CST) && d->ops->upcall)
+		d->ops->upcall(v);
 	return 0;
 }
 

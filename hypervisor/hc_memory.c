@@ -1,5 +1,6 @@
 /* memory_op: the memory map the domain was built with, its reservation, and placing hypervisor
  * pages (shared_info) in its physical address space. Lamina never moves guest RAM frames. */
+#include "grant_table.h"
 #include "hc_handlers.h"
 
 #include <xen/memory.h>
@@ -69,11 +70,12 @@ static long hc_physmap_shared_info(struct domain *d, const struct xen_add_to_phy
 	return shared_info_place(d, x->gpfn);
 }
 
-/* Grant frames come with grant tables; until then no index names a frame, as in a Xen domain
- * whose grant table has no frames. */
+/* Grant frame idx (the table grows to it) at gpfn; XENMAPIDX_grant_table_status is v2 only. */
 static long hc_physmap_grant_table(struct domain *d, const struct xen_add_to_physmap *x)
 {
-	return -EINVAL;
+	if (x->idx & XENMAPIDX_grant_table_status)
+		return -EINVAL;
+	return gnttab_place_frame(d, (unsigned)(x->idx > UINT32_MAX ? UINT32_MAX : x->idx), x->gpfn);
 }
 
 /* Moving guest RAM frames (gmfn, gmfn_range) is not something Lamina does. */

@@ -1,5 +1,5 @@
 /* vcpu_op: whether a vCPU is up, its runstate times, and moving its vcpu_info out of shared_info
- * into a guest page. Timers (set_periodic/singleshot) join this table with the event channels. */
+ * into a guest page; the timer commands live in hc_timer.c. */
 #include <string.h>
 
 #include "hc_handlers.h"
@@ -78,6 +78,10 @@ out_unlock:
 static const struct hc_vcpu_subop hc_vcpu_ops[] = {
     [VCPUOP_is_up] = {VCPUOP_is_up, "is_up", hc_vcpu_is_up},
     [VCPUOP_get_runstate_info] = {VCPUOP_get_runstate_info, "get_runstate_info", hc_vcpu_get_runstate},
+    [VCPUOP_set_periodic_timer] = {VCPUOP_set_periodic_timer, "set_periodic_timer", hc_vcpu_set_periodic},
+    [VCPUOP_stop_periodic_timer] = {VCPUOP_stop_periodic_timer, "stop_periodic_timer", hc_vcpu_stop_periodic},
+    [VCPUOP_set_singleshot_timer] = {VCPUOP_set_singleshot_timer, "set_singleshot_timer", hc_vcpu_set_singleshot},
+    [VCPUOP_stop_singleshot_timer] = {VCPUOP_stop_singleshot_timer, "stop_singleshot_timer", hc_vcpu_stop_singleshot},
     [VCPUOP_register_vcpu_info] = {VCPUOP_register_vcpu_info, "register_vcpu_info", hc_vcpu_register_info},
 };
 

@@ -16,6 +16,8 @@
 #define HV_MAX_MEMORY_KIB (3ull << 20) /* RAM stays below the 3 GiB MMIO hole */
 #define HV_ACTION_NONE 0xffu
 #define HV_VCPU_STACK (128u << 10)
+#define HV_REAP_SETTLE_NS 5000000ull	/* teardown waits for creates to be quiet this long */
+#define HV_REAP_MAX_WAIT_NS 50000000ull /* ... but no longer than this per domain */
 
 struct hv;
 
@@ -43,6 +45,16 @@ static inline struct hv_domain *hv_domain_of(struct domain *d)
 /* Told when a domain stops (shut down, crashed) or goes away; gone means the pointer dies after
  * the call. The control server answers WAIT requests from it. */
 typedef void (*hv_stop_fn)(void *arg, struct hv_domain *hd, bool gone, uint8_t action);
+/* Told (on the main thread) when a domain is created, stops, is destroyed or restarted
+ * (enum lamina_ctl_event_kind): the control server tells its subscribers. */
+typedef void (*hv_event_fn)(void *arg, unsigned kind, struct hv_domain *hd);
+
+/* A domain that went away, kept so WAIT can still answer for it. */
+#define HV_TOMBSTONES 256
+struct hv_tombstone {
+	bool used;
+	struct lamina_ctl_dominfo info; /* as it was last, state LAMINA_DOM_DEAD */
+};
 
 struct hv_reaper {
 	pthread_t thread;
@@ -74,6 +86,17 @@ struct hv {
 	struct hv_reaper reaper;
 	hv_stop_fn on_stop;
 	void *on_stop_arg;
+	hv_event_fn on_event;
+	void *on_event_arg;
+
+	/* Event channels of every domain, and Domain-0 (domid 0: ports, no vCPUs). */
+	struct evtchn_world evw;
+	struct domain *dom0;
+
+	bool debug; /* $LAMINA_HV_DEBUG: per-step create timing in the log */
+	_Atomic uint64_t last_create_ns; /* CLOCK_MONOTONIC of the last create's start (reaper) */
+	struct hv_tombstone tomb[HV_TOMBSTONES]; /* ring, newest at tomb_next - 1 */
+	unsigned tomb_next;
 };
 
 /* hv_core.c: the daemon state. */
@@ -89,6 +112,10 @@ void hv_table_remove(struct hv *hv, struct hv_domain *hd);
 int hv_domid_alloc(struct hv *hv, uint32_t *domid);
 void hv_reaper_push(struct hv *hv, struct hv_domain *hd);
 void hv_reaper_drain(struct hv *hv);
+/* Tombstones: record a domain that goes away; find the newest by id or name (NULL if none). */
+void hv_tomb_add(struct hv *hv, struct hv_domain *hd, uint8_t action);
+const struct hv_tombstone *hv_tomb_find(struct hv *hv, uint32_t domid, const char *name);
+void hv_emit(struct hv *hv, unsigned kind, struct hv_domain *hd);
 
 /* hv_domain.c: validation of a create request; writes the normalised copy to out. */
 int hv_domcfg_validate(const struct lamina_ctl_domcfg *in, struct lamina_ctl_domcfg *out, const char **why);

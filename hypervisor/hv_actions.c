@@ -90,14 +90,18 @@ static void hv_act_restart(struct hv_domain *hd)
 	hd->d.state = LAMINA_DOM_DYING;
 	pthread_mutex_unlock(&hd->d.lock);
 	hv_table_remove(hv, hd);
+	evtchn_domain_teardown(&hd->d); /* frees the id in the event-channel registry */
 	rc = hv_domain_spawn(hv, &cfg, hd->d.domid, hd->restarts + 1, &nhd);
 	if (rc < 0) {
 		hv_log(&hv->log, "dom%u %s: restart failed (%s): domain destroyed", hd->d.domid, cfg.name,
 		       strerror(-rc));
+		hv_tomb_add(hv, hd, hd->action_taken);
 		if (hv->on_stop)
 			hv->on_stop(hv->on_stop_arg, hd, true, hd->action_taken);
+		hv_emit(hv, LAMINA_EV_DESTROYED, hd);
 	} else {
 		hv_log(&hv->log, "dom%u %s: restarted (%u)", hd->d.domid, cfg.name, nhd->restarts);
+		hv_emit(hv, LAMINA_EV_RESTARTED, nhd);
 	}
 	hv_reaper_push(hv, hd);
 }
@@ -136,8 +140,10 @@ static void hv_act_rename_restart(struct hv_domain *hd)
 	if (rc < 0)
 		hv_log(&hv->log, "%s: rename-restart could not start the new domain: %s", cfg.name,
 		       strerror(-rc));
-	else
+	else {
 		hv_log(&hv->log, "dom%u %s: started by rename-restart", domid, cfg.name);
+		hv_emit(hv, LAMINA_EV_CREATED, nhd);
+	}
 }
 
 static void hv_act_coredump_destroy(struct hv_domain *hd)
@@ -201,6 +207,7 @@ void hv_domain_run_action(struct hv_domain *hd)
 	if (act > LAMINA_ACT_COREDUMP_RESTART)
 		act = LAMINA_ACT_DESTROY;
 	hd->action_taken = act;
+	hv_emit(hd->hv, LAMINA_EV_STOPPED, hd);
 	hv_log(&hd->hv->log, "dom%u %s: %s (reason %s), action %s", d->domid, d->cfg.name,
 	       d->state == LAMINA_DOM_CRASHED ? "crashed" : "shut down", hv_reason_name(reason),
 	       hv_action_names[act]);
@@ -239,9 +246,19 @@ static int hv_op_console_write(struct domain *d, const char *buf, size_t len)
 	return 0;
 }
 
-static int hv_op_block(struct vcpu *v)
+static int hv_op_block(struct vcpu *v, uint64_t deadline_mono_ns)
 {
-	return hv_domain_of(v->d)->hv->rops->block(v);
+	return hv_domain_of(v->d)->hv->rops->block(v, deadline_mono_ns);
+}
+
+static void hv_op_wake(struct vcpu *v)
+{
+	hv_domain_of(v->d)->hv->rops->wake(v);
+}
+
+static void hv_op_upcall(struct vcpu *v)
+{
+	hv_domain_of(v->d)->hv->rops->upcall(v);
 }
 
 static void hv_op_yield(struct vcpu *v)
@@ -277,6 +294,8 @@ const struct domain_ops hv_domain_ops = {
     .crash = hv_op_crash,
     .console_write = hv_op_console_write,
     .block = hv_op_block,
+    .wake = hv_op_wake,
+    .upcall = hv_op_upcall,
     .yield = hv_op_yield,
     .map_page = hv_op_map_page,
     .read_tsc = hv_op_read_tsc,

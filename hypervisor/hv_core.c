@@ -24,6 +24,21 @@ static unsigned hv_name_hash(const char *name, size_t max)
 	return h % HV_NAME_BUCKETS;
 }
 
+/* Closing a VM is ~15 ms of kernel work that, run alongside a create, stretches that create's
+ * memory-slot ioctls from tens of µs to milliseconds (measured). Teardown therefore waits until
+ * creates have been quiet for HV_REAP_SETTLE_NS, but never more than HV_REAP_MAX_WAIT_NS. */
+static void hv_reaper_settle(struct hv *hv)
+{
+	uint64_t start = domain_mono_ns(), now = start;
+
+	while (!hv->reaper.quit && now - atomic_load(&hv->last_create_ns) < HV_REAP_SETTLE_NS &&
+	       now - start < HV_REAP_MAX_WAIT_NS) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		now = domain_mono_ns();
+	}
+}
+
 static void *hv_reaper_main(void *arg)
 {
 	struct hv *hv = arg;
@@ -39,6 +54,7 @@ static void *hv_reaper_main(void *arg)
 		hd = r->head;
 		r->head = hd->reap_next;
 		pthread_mutex_unlock(&r->lock);
+		hv_reaper_settle(hv);
 		hv_domain_free(hd);
 		pthread_mutex_lock(&r->lock);
 		r->pending--;
@@ -46,6 +62,79 @@ static void *hv_reaper_main(void *arg)
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+/* Domain-0: a domain with an event-channel table and nothing else. */
+static int hv_dom0_create(struct hv *hv)
+{
+	struct domain *d0 = calloc(1, sizeof(*d0));
+	int rc;
+
+	if (!d0)
+		return -ENOMEM;
+	pthread_mutex_init(&d0->lock, NULL);
+	pthread_mutex_init(&d0->console_lock, NULL);
+	d0->is_dom0 = true;
+	d0->special_fd = -1;
+	d0->mem.memfd = -1;
+	d0->state = LAMINA_DOM_RUNNING;
+	snprintf(d0->cfg.name, sizeof(d0->cfg.name), "Domain-0");
+	rc = evtchn_domain_init(&hv->evw, d0, EVTCHN_DOM0_MAX_PORT);
+	if (rc < 0) {
+		pthread_mutex_destroy(&d0->lock);
+		free(d0);
+		return rc;
+	}
+	hv->dom0 = d0;
+	return 0;
+}
+
+static void hv_dom0_free(struct hv *hv)
+{
+	if (!hv->dom0)
+		return;
+	evtchn_domain_free(hv->dom0);
+	pthread_mutex_destroy(&hv->dom0->lock);
+	pthread_mutex_destroy(&hv->dom0->console_lock);
+	free(hv->dom0);
+	hv->dom0 = NULL;
+}
+
+void hv_tomb_add(struct hv *hv, struct hv_domain *hd, uint8_t action)
+{
+	struct hv_tombstone *t = &hv->tomb[hv->tomb_next % HV_TOMBSTONES];
+
+	hv_domain_info(hd, &t->info);
+	t->info.state = LAMINA_DOM_DEAD;
+	t->info.action_taken = action;
+	t->used = true;
+	hv->tomb_next++;
+}
+
+/* Newest first, so a name reused by a later domain finds the latest incarnation. */
+const struct hv_tombstone *hv_tomb_find(struct hv *hv, uint32_t domid, const char *name)
+{
+	char n[LAMINA_NAME_MAX];
+
+	if (domid == LAMINA_DOMID_BY_NAME) {
+		memcpy(n, name, sizeof(n));
+		if (!memchr(n, 0, sizeof(n)))
+			return NULL;
+	}
+	for (unsigned i = 1; i <= HV_TOMBSTONES; i++) {
+		const struct hv_tombstone *t = &hv->tomb[(hv->tomb_next - i) % HV_TOMBSTONES];
+		if (!t->used)
+			break;
+		if (domid == LAMINA_DOMID_BY_NAME ? !strncmp(t->info.name, n, sizeof(n)) : t->info.domid == domid)
+			return t;
+	}
+	return NULL;
+}
+
+void hv_emit(struct hv *hv, unsigned kind, struct hv_domain *hd)
+{
+	if (hv->on_event)
+		hv->on_event(hv->on_event_arg, kind, hd);
 }
 
 int hv_init(struct hv *hv, const char *rundir, const char *logpath, const struct hv_runner_ops *rops)
@@ -62,6 +151,7 @@ int hv_init(struct hv *hv, const char *rundir, const char *logpath, const struct
 		return rc;
 	hv->start_ns = domain_mono_ns();
 	hv->next_domid = 1;
+	hv->debug = getenv("LAMINA_HV_DEBUG") && *getenv("LAMINA_HV_DEBUG") && strcmp(getenv("LAMINA_HV_DEBUG"), "0");
 	hv->rops = rops;
 	hv->by_id = calloc(DOMID_FIRST_RESERVED, sizeof(*hv->by_id));
 	if (!hv->by_id) {
@@ -83,6 +173,12 @@ int hv_init(struct hv *hv, const char *rundir, const char *logpath, const struct
 	if (rc < 0)
 		goto out_evq;
 	hv->reaper.started = true;
+	rc = evtchn_world_init(&hv->evw, true);
+	if (rc < 0)
+		goto out_reaper;
+	rc = hv_dom0_create(hv);
+	if (rc < 0)
+		goto out_world;
 	if (rops) {
 		rc = rops->init(hv, &hv->rctx);
 		if (rc < 0) {
@@ -93,6 +189,14 @@ int hv_init(struct hv *hv, const char *rundir, const char *logpath, const struct
 	}
 	return 0;
 
+out_world:
+	evtchn_world_fini(&hv->evw);
+out_reaper:
+	pthread_mutex_lock(&hv->reaper.lock);
+	hv->reaper.quit = true;
+	pthread_cond_broadcast(&hv->reaper.cond);
+	pthread_mutex_unlock(&hv->reaper.lock);
+	pthread_join(hv->reaper.thread, NULL);
 out_evq:
 	close(hv->evq_fd);
 out_ids:
@@ -118,6 +222,8 @@ void hv_fini(struct hv *hv)
 		pthread_join(hv->reaper.thread, NULL);
 	if (hv->rops && hv->rctx)
 		hv->rops->fini(hv->rctx);
+	hv_dom0_free(hv);
+	evtchn_world_fini(&hv->evw);
 	close(hv->evq_fd);
 	free(hv->evq);
 	free(hv->by_id);

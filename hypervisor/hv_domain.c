@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grant_table.h"
 #include "hv.h"
 #include "pvh_loader.h"
 
@@ -42,6 +43,8 @@ static struct hv_domain *hv_domain_alloc(struct hv *hv, const struct lamina_ctl_
 	d->ops = &hv_domain_ops;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&hd->log_lock, NULL);
+	pthread_mutex_init(&d->console_lock, NULL);
+	d->special_fd = -1;
 	d->state = (cfg->flags & LAMINA_CFG_START_PAUSED) ? LAMINA_DOM_PAUSED : LAMINA_DOM_RUNNING;
 	d->shutdown_code = -1;
 	d->mem.memfd = -1;
@@ -70,12 +73,31 @@ static int hv_vcpus_alloc(struct domain *d)
 	return 0;
 }
 
+/* Per-step timing of a create, logged when $LAMINA_HV_DEBUG is set (hv->debug). */
+struct hv_steps {
+	uint64_t last;
+	size_t n;
+	char buf[256];
+};
+
+static void hv_step(struct hv_steps *st, const char *name)
+{
+	uint64_t now = domain_mono_ns();
+	int k = snprintf(st->buf + st->n, sizeof(st->buf) - st->n, " %s=%llu", name,
+			 (unsigned long long)((now - st->last) / 1000u));
+
+	if (k > 0 && (size_t)k < sizeof(st->buf) - st->n)
+		st->n += (size_t)k;
+	st->last = now;
+}
+
 /* RAM, shared_info, vCPUs, the kernel, the VM and the console, then vCPU 0 starts. */
 static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k, size_t klen,
 			   const uint8_t *rd, size_t rdlen, const char **why)
 {
 	struct domain *d = &hd->d;
 	struct pvh_boot boot;
+	struct hv_steps st = {domain_mono_ns(), 0, ""};
 	unsigned i;
 	int rc;
 
@@ -84,20 +106,34 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 		*why = "guest RAM";
 		return rc;
 	}
+	hv_step(&st, "ram");
 	rc = hv_vcpus_alloc(d);
 	if (rc < 0) {
 		*why = "vCPU state";
 		return rc;
 	}
+	hv_step(&st, "vcpus");
 	rc = pvh_load(d, k, klen, rd, rdlen, &boot);
 	if (rc < 0) {
 		*why =
 		    rc == -E2BIG ? "kernel/ramdisk do not fit in guest RAM" : "kernel is not a PVH ELF image";
 		return rc;
 	}
+	hv_step(&st, "load");
 	rc = hv->rops->vm_create(hv->rctx, hd);
 	if (rc < 0) {
 		*why = "VM creation";
+		return rc;
+	}
+	hv_step(&st, "vm");
+	rc = evtchn_domain_init(&hv->evw, d, EVTCHN_GUEST_MAX_PORT);
+	if (rc < 0) {
+		*why = "event channels";
+		return rc;
+	}
+	rc = special_init(d);
+	if (rc < 0) {
+		*why = "special pages";
 		return rc;
 	}
 	d->boot_mono_ns = domain_mono_ns();
@@ -108,23 +144,34 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 		return rc;
 	}
 	hd->si_ready = true;
+	hv_step(&st, "evtchn+special+si");
+	rc = gnttab_domain_init(d);
+	if (rc < 0) {
+		*why = "grant table";
+		return rc;
+	}
 	for (i = 0; i < d->nr_vcpus; i++) {
 		struct vcpu *v = d->vcpu[i];
 		if (!v->info && i < XEN_LEGACY_MAX_VCPUS && d->shared_info)
 			v->info = &d->shared_info->vcpu_info[i];
 		shared_info_update_time(v);
 	}
+	hv_step(&st, "gnttab");
 	rc = hv_console_open(hv, d->cfg.name);
 	if (rc < 0) {
 		*why = "console log";
 		return rc;
 	}
 	hd->console_fd = rc;
+	hv_step(&st, "console");
 	rc = hv->rops->vm_start(hd, &boot);
 	if (rc < 0) {
 		*why = "vCPU start";
 		return rc;
 	}
+	hv_step(&st, "start");
+	if (hv->debug)
+		hv_log(&hv->log, "dom%u %s: create steps (us):%s", d->domid, d->cfg.name, st.buf);
 	return 0;
 }
 
@@ -152,6 +199,7 @@ int hv_domain_spawn(struct hv *hv, const struct lamina_ctl_domcfg *cfg, uint32_t
 		       why[0] == 'k' ? cfg->kernel : cfg->ramdisk, strerror(-rc));
 		goto out_free;
 	}
+	atomic_store(&hv->last_create_ns, domain_mono_ns());
 	hd = hv_domain_alloc(hv, cfg, domid);
 	if (!hd) {
 		rc = -ENOMEM;
@@ -197,6 +245,8 @@ int hv_domain_create(struct hv *hv, const struct lamina_ctl_domcfg *cfg, struct 
 	}
 	rc = hv_domain_spawn(hv, &c, domid, 0, out);
 	if (rc == 0)
+		hv_emit(hv, LAMINA_EV_CREATED, *out);
+	if (rc == 0)
 		hv_log(&hv->log, "dom%u %s: created (%llu KiB, %u vCPUs%s)", domid, c.name,
 		       (unsigned long long)c.memory_kib, c.vcpus,
 		       (c.flags & LAMINA_CFG_START_PAUSED) ? ", paused" : "");
@@ -241,6 +291,7 @@ void hv_domain_stop(struct hv_domain *hd, unsigned reason, const char *why)
 	if (why)
 		hv_log(&hd->hv->log, "dom%u %s: crashed: %s", d->domid, d->cfg.name, why);
 	hd->hv->rops->vm_stop(hd);
+	evtchn_send_virq(hd->hv->dom0, 0, VIRQ_DOM_EXC);
 	hv_evq_post(hd->hv, d->domid);
 }
 
@@ -255,8 +306,12 @@ void hv_domain_destroy(struct hv_domain *hd)
 	pthread_mutex_unlock(&d->lock);
 	hv->rops->vm_stop(hd);
 	hv_table_remove(hv, hd);
+	evtchn_domain_teardown(d); /* its peers see their ports go unbound, and pending */
+	evtchn_send_virq(hv->dom0, 0, VIRQ_DOM_EXC);
+	hv_tomb_add(hv, hd, hd->action_taken);
 	if (hv->on_stop)
 		hv->on_stop(hv->on_stop_arg, hd, true, hd->action_taken);
+	hv_emit(hv, LAMINA_EV_DESTROYED, hd);
 	hv_log(&hv->log, "dom%u %s: destroyed", d->domid, d->cfg.name);
 	hv_reaper_push(hv, hd);
 }
@@ -268,6 +323,7 @@ void hv_domain_info(struct hv_domain *hd, struct lamina_ctl_dominfo *out)
 
 	memset(out, 0, sizeof(*out));
 	out->domid = d->domid;
+	domain_console_ring_account(d);
 	pthread_mutex_lock(&d->lock);
 	out->state = d->state;
 	out->shutdown_reason = d->shutdown_reason;
@@ -309,8 +365,11 @@ void hv_domain_free(struct hv_domain *hd)
 		rops->vm_join(hd);
 		rops->vm_destroy(hd);
 	}
+	evtchn_domain_free(d);
+	special_fini(d);
 	if (hd->si_ready)
 		shared_info_fini(d);
+	gnttab_domain_fini(d); /* Domain-0 maps still pin the table; it goes with the last */
 	gmem_fini(&d->mem);
 	if (hd->console_fd >= 0)
 		close(hd->console_fd);
@@ -318,6 +377,7 @@ void hv_domain_free(struct hv_domain *hd)
 		free(d->vcpu[i]);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&hd->log_lock);
+	pthread_mutex_destroy(&d->console_lock);
 	free(hd);
 }
 

@@ -32,9 +32,15 @@ struct hv_runner_ops {
 	/* domain_ops pieces that need the backend. */
 	int (*map_page)(struct domain *d, uint64_t gfn, void *page);
 	int (*read_tsc)(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
-	int (*block)(struct vcpu *v);
+	/* Sleeps v until wake/upcall (0), a pause or stop request (1) or the CLOCK_MONOTONIC
+	 * deadline (-ETIMEDOUT; 0: none). Accounts the runstate as blocked meanwhile. */
+	int (*block)(struct vcpu *v, uint64_t deadline_mono_ns);
 	/* Ends a block() of v, or makes the next one return at once. Any thread. */
 	void (*wake)(struct vcpu *v);
+	/* v's evtchn_upcall_pending went 0 -> 1: wake it and deliver the upcall (a ring-3 kernel's
+	 * callback frame at its next resume, after a kick out of the guest; or the HVM callback
+	 * vector through the in-kernel x2APIC). Any thread. */
+	void (*upcall)(struct vcpu *v);
 	/* CPU time the vCPU's thread has used. */
 	uint64_t (*cpu_time_ns)(struct vcpu *v);
 };

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "grant_table.h"
 #include "hc_handlers.h"
 
 /* Rows are indexed by __HYPERVISOR_* number. A new hypercall is one row and one hc_*.c file.
@@ -16,6 +17,10 @@ static const struct hypercall_desc hypercall_table[] = {
     [__HYPERVISOR_vcpu_op] = {__HYPERVISOR_vcpu_op, "vcpu_op", hc_vcpu_op},
     [__HYPERVISOR_sched_op] = {__HYPERVISOR_sched_op, "sched_op", hc_sched_op},
     [__HYPERVISOR_hvm_op] = {__HYPERVISOR_hvm_op, "hvm_op", hc_hvm_op},
+    [__HYPERVISOR_set_timer_op] = {__HYPERVISOR_set_timer_op, "set_timer_op", hc_set_timer_op},
+    [__HYPERVISOR_callback_op] = {__HYPERVISOR_callback_op, "callback_op", hc_callback_op},
+    [__HYPERVISOR_event_channel_op] = {__HYPERVISOR_event_channel_op, "event_channel_op", hc_event_channel_op},
+    [__HYPERVISOR_grant_table_op] = {__HYPERVISOR_grant_table_op, "grant_table_op", hc_grant_table_op},
 };
 
 #define HYPERCALL_TABLE_SIZE (sizeof(hypercall_table) / sizeof(hypercall_table[0]))

@@ -128,7 +128,7 @@ static int kvm_exit_rdmsr(struct kvm_vcpu_rt *kv)
  * SCHEDOP_block until something wakes the vCPU. */
 static int kvm_exit_hlt(struct kvm_vcpu_rt *kv)
 {
-	kvm_block(kv->v);
+	kvm_block(kv->v, 0);
 	return 0;
 }
 
@@ -184,7 +184,7 @@ static int (*const kvm_exit_table[])(struct kvm_vcpu_rt *kv) = {
     [KVM_EXIT_X86_WRMSR] = kvm_exit_wrmsr,
 };
 
-static void kvm_fill_sys(struct kvm_vcpu_rt *kv)
+void kvm_fill_sys(struct kvm_vcpu_rt *kv)
 {
 	const struct kvm_sregs *s = &kv->run->s.regs.sregs;
 	struct vcpu_sysregs *sys = &kv->v->sys;
@@ -195,6 +195,49 @@ static void kvm_fill_sys(struct kvm_vcpu_rt *kv)
 	sys->efer = s->efer;
 	sys->cpl = s->cs.dpl;
 }
+
+/* A ring-3 kernel's event upcall (include/lamina/abi.h): set evtchn_upcall_mask, push rflags and
+ * rip below rsp, enter the callback. The instruction that exited last (port I/O, MSR) is
+ * completed first by a KVM_RUN with immediate_exit set, so the frame's rip is the one after it;
+ * that run enters no guest code. Only at CPL 3: elsewhere the upcall waits for a later resume. */
+void kvm_upcall_deliver(struct kvm_vcpu_rt *kv)
+{
+	struct kvm_run *run = kv->run;
+	struct vcpu *v = kv->v;
+	struct vcpu_info *vi = v->info;
+	uint64_t cb = __atomic_load_n(&v->event_callback, __ATOMIC_ACQUIRE), frame[2];
+	struct kvm_regs *r = &run->s.regs.regs;
+
+	if (!vi || !cb || !__atomic_load_n(&vi->evtchn_upcall_pending, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&vi->evtchn_upcall_mask, __ATOMIC_SEQ_CST))
+		return;
+	if (run->s.regs.sregs.cs.dpl != 3)
+		return; /* in the kernel's ring-0 code: no flush run until it is back in ring 3 */
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(kv->fd, KVM_RUN, 0) == 0) {
+		/* completing the last instruction needed user space again: not from a fast port
+		 * exit; the event waits for the next resume */
+		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	kvm_fill_sys(kv);
+	if (v->sys.cpl != 3)
+		return;
+	frame[0] = r->rflags;
+	frame[1] = r->rip;
+	if (gmem_copy_to_guest(v, r->rsp - LAMINA_UPCALL_FRAME_SIZE, frame, sizeof(frame))) {
+		kvm_crash(kv, "event upcall: the stack below rsp %#llx is not writable",
+			  (unsigned long long)r->rsp);
+		return;
+	}
+	__atomic_store_n(&vi->evtchn_upcall_mask, 1, __ATOMIC_SEQ_CST);
+	r->rsp -= LAMINA_UPCALL_FRAME_SIZE;
+	r->rip = cb;
+	run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	atomic_fetch_add_explicit(&v->upcalls, 1, memory_order_relaxed);
+}
+_Static_assert(LAMINA_UPCALL_FRAME_SIZE == 2 * sizeof(uint64_t), "the frame is rflags and rip");
 
 static void kvm_thread_end(struct kvm_vcpu_rt *kv)
 {
@@ -222,8 +265,15 @@ void *kvm_vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
 	for (;;) {
-		if (atomic_load_explicit(&kv->req, memory_order_acquire) && kvm_vcpu_park(kv))
-			break;
+		unsigned req = atomic_load_explicit(&kv->req, memory_order_acquire);
+		if (req) {
+			if (req & KVM_REQ_EVENT)
+				atomic_fetch_and(&kv->req, ~KVM_REQ_EVENT);
+			if ((req & KVM_REQ_PARK) && kvm_vcpu_park(kv))
+				break;
+		}
+		if (__builtin_expect(v->event_callback != 0, 0))
+			kvm_upcall_deliver(kv);
 		if (ioctl(kv->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);

@@ -15,10 +15,13 @@
 #define KVM_KICK_SIGNAL SIGUSR1
 #define KVM_REQ_PAUSE 0x1u
 #define KVM_REQ_STOP 0x2u
+#define KVM_REQ_EVENT 0x4u /* an upcall may be due: look before the next KVM_RUN */
+#define KVM_REQ_PARK (KVM_REQ_PAUSE | KVM_REQ_STOP)
 #define KVM_EXTRA_SLOT_BASE 1 /* slot 0 is RAM; extra page i uses slot 1 + i */
 
 #define KVM_POOL_MAX 16
 #define KVM_POOL_DEFAULT 4
+#define KVM_POOL_SETTLE_NS 3000000ull
 
 struct kvm_ctx;
 
@@ -31,6 +34,7 @@ struct kvm_pool {
 	int fds[KVM_POOL_MAX];
 	unsigned n, target;
 	bool quit, started;
+	uint64_t last_take_ns; /* CLOCK_MONOTONIC of the last kvm_pool_take */
 };
 
 struct kvm_ctx {
@@ -41,6 +45,7 @@ struct kvm_ctx {
 	struct hv_log *log;
 	struct kvm_cpuid2 *cpuid; /* supported leaves minus KVM's 0x4000000x, before per-vCPU leaves */
 	struct kvm_pool pool;
+	pthread_condattr_t cond_attr; /* vCPU conditions wait on CLOCK_MONOTONIC */
 };
 
 struct kvm_vm {
@@ -85,6 +90,9 @@ int kvm_pool_take(struct kvm_ctx *k, int *fd_out);
 
 /* kvm_exit.c */
 void *kvm_vcpu_thread(void *arg);
+/* kvm_exit.c: a ring-3 kernel's event callback frame, pushed before resuming the vCPU. */
+void kvm_upcall_deliver(struct kvm_vcpu_rt *kv);
+void kvm_fill_sys(struct kvm_vcpu_rt *kv);
 
 /* kvm_vcpu.c */
 int kvm_vcpu_create(struct kvm_vm *vm, struct kvm_vcpu_rt *kv);
@@ -95,8 +103,9 @@ void kvm_vm_pause(struct hv_domain *hd, bool pause);
 void kvm_vm_stop(struct hv_domain *hd);
 void kvm_vm_join(struct hv_domain *hd);
 int kvm_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
-int kvm_block(struct vcpu *v);
+int kvm_block(struct vcpu *v, uint64_t deadline_mono_ns);
 void kvm_wake(struct vcpu *v);
+void kvm_upcall(struct vcpu *v);
 uint64_t kvm_cpu_time_ns(struct vcpu *v);
 
 #endif

@@ -13,6 +13,7 @@
 #include "pvh_loader.h"
 
 #include <xen/vcpu.h>
+#include <xen/hvm/params.h>
 #include <xen/arch-x86/cpuid.h>
 
 #define KVM_MSR_IA32_TSC 0x10u
@@ -157,9 +158,11 @@ int kvm_vcpu_park(struct kvm_vcpu_rt *kv)
 	req = atomic_load(&kv->req);
 	if (req & KVM_REQ_STOP)
 		return 1;
+	if (!(req & KVM_REQ_PARK))
+		return 0;
 	vcpu_runstate_set(v, RUNSTATE_offline, domain_now_ns(v->d));
 	pthread_mutex_lock(&kv->lock);
-	while ((req = atomic_load(&kv->req)) == KVM_REQ_PAUSE)
+	while (((req = atomic_load(&kv->req)) & KVM_REQ_PARK) == KVM_REQ_PAUSE)
 		pthread_cond_wait(&kv->cond, &kv->lock);
 	pthread_mutex_unlock(&kv->lock);
 	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
@@ -216,18 +219,62 @@ int kvm_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns)
 	return 0;
 }
 
-int kvm_block(struct vcpu *v)
+int kvm_block(struct vcpu *v, uint64_t deadline)
 {
 	struct kvm_vcpu_rt *kv = v->runner;
+	struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
+	int rc = 0, w = 0;
 
 	vcpu_runstate_set(v, RUNSTATE_blocked, domain_now_ns(v->d));
 	pthread_mutex_lock(&kv->lock);
-	while (!kv->wake && !atomic_load(&kv->req))
-		pthread_cond_wait(&kv->cond, &kv->lock);
-	kv->wake = false;
+	while (!kv->wake && !(atomic_load(&kv->req) & KVM_REQ_PARK) && w == 0)
+		w = deadline ? pthread_cond_timedwait(&kv->cond, &kv->lock, &ts)
+			     : pthread_cond_wait(&kv->cond, &kv->lock);
+	if (kv->wake)
+		kv->wake = false;
+	else if (atomic_load(&kv->req) & KVM_REQ_PARK)
+		rc = 1;
+	else if (w == ETIMEDOUT)
+		rc = -ETIMEDOUT;
 	pthread_mutex_unlock(&kv->lock);
 	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
-	return 0;
+	return rc;
+}
+
+/* HVM_PARAM_CALLBACK_IRQ of type vector: val = 2 << 56 | vector. */
+static int kvm_callback_vector(struct domain *d)
+{
+	uint64_t val = __atomic_load_n(&d->hvm_params[HVM_PARAM_CALLBACK_IRQ], __ATOMIC_ACQUIRE);
+
+	if ((val >> 56) != HVM_PARAM_CALLBACK_TYPE_VECTOR)
+		return -1;
+	if ((val & 0xff) < 0x10)
+		return -1; /* not a deliverable vector */
+	return (int)(val & 0xff);
+}
+
+void kvm_upcall(struct vcpu *v)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+	struct kvm_vm *vm = v->d->runner;
+	struct kvm_msi msi;
+	int vec;
+
+	if (!kv)
+		return;
+	kvm_wake(v);
+	if (__atomic_load_n(&v->event_callback, __ATOMIC_ACQUIRE)) {
+		kvm_vcpu_kick(kv, KVM_REQ_EVENT); /* the frame is pushed before the next KVM_RUN */
+		return;
+	}
+	vec = kvm_callback_vector(v->d);
+	if (vec < 0 || !vm)
+		return;
+	memset(&msi, 0, sizeof(msi));
+	msi.address_lo = 0xfee00000u | (v->id << 12); /* physical destination: the vCPU's APIC id */
+	msi.data = (uint32_t)vec;		      /* fixed delivery, edge */
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) > 0)
+		atomic_fetch_add_explicit(&v->upcalls, 1, memory_order_relaxed);
 }
 
 void kvm_wake(struct vcpu *v)

@@ -241,7 +241,8 @@ int pvh_elf_check(const uint8_t *img, size_t len, uint64_t ram_size, struct pvh_
 	return 0;
 }
 
-/* Tells the guest: RAM everywhere except the start-info page, which is reserved. */
+/* Tells the guest: RAM everywhere except the start-info page, which is reserved, and the
+ * special-page region right after RAM (console and xenstore rings), reserved too. */
 static void pvh_build_memmap(struct domain *d, uint64_t si)
 {
 	uint64_t ram = d->mem.ram_size;
@@ -253,6 +254,8 @@ static void pvh_build_memmap(struct domain *d, uint64_t si)
 	if (si + PVH_PAGE < ram)
 		d->memmap[n++] = (struct hvm_memmap_table_entry){si + PVH_PAGE, ram - si - PVH_PAGE,
 								 XEN_HVM_MEMMAP_TYPE_RAM, 0};
+	d->memmap[n++] = (struct hvm_memmap_table_entry){ram, LAMINA_SPECIAL_COUNT * PVH_PAGE,
+							 XEN_HVM_MEMMAP_TYPE_RESERVED, 0};
 	d->nr_memmap = n;
 }
 

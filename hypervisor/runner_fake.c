@@ -38,10 +38,53 @@ static int fake_op_console_write(struct domain *d, const char *buf, size_t len)
 	return 0;
 }
 
-static int fake_op_block(struct vcpu *v)
+static int fake_op_block(struct vcpu *v, uint64_t deadline)
 {
-	fake_of(v->d)->blocks++;
-	return fake_of(v->d)->block_rc;
+	struct fake_runner *f = fake_of(v->d);
+	struct timespec ts;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->wlock);
+	f->blocks++;
+	if (!f->block_real) {
+		/* As if kicked at once (a pause would do that): callers never loop on the fake. */
+		pthread_mutex_unlock(&f->wlock);
+		return f->block_rc ? f->block_rc : 1;
+	}
+	ts.tv_sec = (time_t)(deadline / 1000000000ull);
+	ts.tv_nsec = (long)(deadline % 1000000000ull);
+	while (!f->woken && rc == 0) {
+		if (deadline)
+			rc = pthread_cond_timedwait(&f->wcond, &f->wlock, &ts);
+		else
+			rc = pthread_cond_wait(&f->wcond, &f->wlock);
+	}
+	f->woken = false;
+	pthread_mutex_unlock(&f->wlock);
+	return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
+
+static void fake_op_wake(struct vcpu *v)
+{
+	struct fake_runner *f = fake_of(v->d);
+
+	pthread_mutex_lock(&f->wlock);
+	f->wakes++;
+	f->woken = true;
+	pthread_cond_broadcast(&f->wcond);
+	pthread_mutex_unlock(&f->wlock);
+}
+
+static void fake_op_upcall(struct vcpu *v)
+{
+	struct fake_runner *f = fake_of(v->d);
+
+	pthread_mutex_lock(&f->wlock);
+	f->upcalls++;
+	f->last_upcall = v;
+	f->woken = true;
+	pthread_cond_broadcast(&f->wcond);
+	pthread_mutex_unlock(&f->wlock);
 }
 
 static void fake_op_yield(struct vcpu *v)
@@ -87,6 +130,8 @@ const struct domain_ops fake_domain_ops = {
     .crash = fake_op_crash,
     .console_write = fake_op_console_write,
     .block = fake_op_block,
+    .wake = fake_op_wake,
+    .upcall = fake_op_upcall,
     .yield = fake_op_yield,
     .map_page = fake_op_map_page,
     .read_tsc = fake_op_read_tsc,
@@ -198,11 +243,14 @@ void fake_domain_destroy(struct fake_runner *f)
 {
 	if (!f)
 		return;
+	evtchn_domain_free(&f->d);
 	shared_info_fini(&f->d);
 	for (unsigned i = 0; i < f->d.nr_vcpus; i++)
 		free(f->d.vcpu[i]);
 	gmem_fini(&f->d.mem);
 	pthread_mutex_destroy(&f->d.lock);
+	pthread_mutex_destroy(&f->wlock);
+	pthread_cond_destroy(&f->wcond);
 	free(f);
 }
 
@@ -219,6 +267,15 @@ int fake_domain_create(uint64_t ram_size, unsigned nr_vcpus, struct fake_runner 
 		return -ENOMEM;
 	d = &f->d;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&f->wlock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f->wcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	d->special_fd = -1;
 	d->domid = 1;
 	d->ops = &fake_domain_ops;
 	d->state = LAMINA_DOM_RUNNING;
@@ -250,4 +307,53 @@ int fake_domain_create(uint64_t ram_size, unsigned nr_vcpus, struct fake_runner 
 out_free:
 	fake_domain_destroy(f);
 	return rc;
+}
+
+int fake_domain_create_ev(struct evtchn_world *w, uint32_t domid, unsigned max_port, uint64_t ram_size,
+			  unsigned nr_vcpus, struct fake_runner **out)
+{
+	struct fake_runner *f;
+	int rc = fake_domain_create(ram_size, nr_vcpus, &f);
+
+	if (rc)
+		return rc;
+	f->d.domid = domid;
+	rc = evtchn_domain_init(w, &f->d, max_port ? max_port : EVTCHN_GUEST_MAX_PORT);
+	if (rc) {
+		fake_domain_destroy(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+int fake_dom0_create(struct evtchn_world *w, struct domain **out)
+{
+	struct domain *d0 = calloc(1, sizeof(*d0));
+	int rc;
+
+	if (!d0)
+		return -ENOMEM;
+	pthread_mutex_init(&d0->lock, NULL);
+	d0->is_dom0 = true;
+	d0->special_fd = -1;
+	d0->mem.memfd = -1;
+	snprintf(d0->cfg.name, sizeof(d0->cfg.name), "Domain-0");
+	rc = evtchn_domain_init(w, d0, EVTCHN_DOM0_MAX_PORT);
+	if (rc) {
+		pthread_mutex_destroy(&d0->lock);
+		free(d0);
+		return rc;
+	}
+	*out = d0;
+	return 0;
+}
+
+void fake_dom0_destroy(struct domain *d0)
+{
+	if (!d0)
+		return;
+	evtchn_domain_free(d0);
+	pthread_mutex_destroy(&d0->lock);
+	free(d0);
 }

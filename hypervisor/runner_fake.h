@@ -31,6 +31,14 @@ struct fake_runner {
 	unsigned shutdowns, last_shutdown_reason;
 	unsigned crashes;
 	unsigned blocks, yields, logs;
+	unsigned wakes, upcalls; /* domain_ops wake / upcall calls */
+	struct vcpu *last_upcall;
+	/* block: with block_real, sleeps on cond until a wake/upcall or the deadline (as the KVM
+	 * runner does); else counts and returns block_rc, or 1 (as if kicked) when that is 0. */
+	bool block_real;
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;
+	bool woken;
 	unsigned maps;
 	uint64_t last_map_gfn;
 	void *last_map_page;
@@ -52,6 +60,12 @@ extern const struct domain_ops fake_domain_ops;
  * 64-bit ring 0 (CR0.PG|WP, CR4.PAE, EFER.LMA|NXE) on an empty PML4; shared_info initialised;
  * one RAM memmap entry; 2 GHz TSC. */
 int fake_domain_create(uint64_t ram_size, unsigned nr_vcpus, struct fake_runner **out);
+/* The same, with an id and event channels in world w (max_port ports; 0: the guest default). */
+int fake_domain_create_ev(struct evtchn_world *w, uint32_t domid, unsigned max_port, uint64_t ram_size,
+			  unsigned nr_vcpus, struct fake_runner **out);
+/* Domain-0 for tests: a domain with no vCPUs and no shared_info, id 0, in world w. */
+int fake_dom0_create(struct evtchn_world *w, struct domain **out);
+void fake_dom0_destroy(struct domain *d0);
 void fake_domain_destroy(struct fake_runner *f);
 
 static inline struct fake_runner *fake_of(struct domain *d)

@@ -15,7 +15,8 @@ const struct app app_table[] = {
     {"sleep", app_sleep, "ms=N count=N: timer sleeps, wake error against the deadline"},
     {"dom0-pingpong", app_dom0_pingpong, "rounds=N: answers Domain-0's events on a port it allocates"},
     {"console-flood", app_console_flood, "bytes=N: patterned lines to the console as fast as it can"},
-    {"store-test", app_store_test, "xenbus: own subtree, permissions, watches, transactions [other=D]"},
+    {"store-test", app_store_test, "xenbus: own subtree, permissions, watches, transactions [other=D wait-dom0=1]"},
+    {"store-load", app_store_load, "ops=N kind=read|write|watch: timed store requests over the ring"},
     {"grant-test", app_grant_test, "grants pages to Domain-0 for tests/gnt_client; mode=full|hold|bench [pages=N]"},
     {NULL, NULL, NULL},
 };

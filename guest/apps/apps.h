@@ -42,6 +42,7 @@ void app_sleep(struct kernel *k, struct app_result *res);
 void app_dom0_pingpong(struct kernel *k, struct app_result *res);
 void app_console_flood(struct kernel *k, struct app_result *res);
 void app_store_test(struct kernel *k, struct app_result *res);
+void app_store_load(struct kernel *k, struct app_result *res);
 void app_grant_test(struct kernel *k, struct app_result *res);
 
 /* Named checks with ok/FAIL lines; the first failure is kept for the result line. */

@@ -147,7 +147,8 @@ void app_grant_test(struct kernel *k, struct app_result *res)
 		app_set(res, rc == -XEN_ENOSYS ? APP_SKIP : APP_ERROR, "grant table set-up: %d", rc);
 		return;
 	}
-	kprintf(k, "grant-test: table at gfn 0x%lx, max %u frames\n", (unsigned long)GNTTAB_GFN_BASE, gt_table.max_frames);
+	kprintf(k, "grant-test: table at gfn 0x%lx, max %u frames\n", (unsigned long)GNTTAB_GFN_BASE,
+		gt_table.max_frames);
 	if (strcmp(mode, "bench") == 0) {
 		gt_bench_mode(k, res);
 		return;
@@ -158,8 +159,8 @@ void app_grant_test(struct kernel *k, struct app_result *res)
 			return;
 		}
 		gt_fill(gt_pages[i], i + 1);
-		gnttab_grant_access(&gt_table, ref[i], i == GT_OTHER ? GT_OTHER_DOMID : 0, gt_gfn(gt_pages[i]),
-				    i == GT_RO);
+		gnttab_grant_access(&gt_table, ref[i], i == GT_OTHER ? GT_OTHER_DOMID : 0,
+				    gt_gfn(gt_pages[i]), i == GT_RO);
 		kprintf(k, "grant-test: %s ref %u gfn 0x%lx\n", names[i], ref[i], gt_gfn(gt_pages[i]));
 	}
 	kprintf(k, "grant-test: ready\n");
@@ -168,18 +169,22 @@ void app_grant_test(struct kernel *k, struct app_result *res)
 		return;
 	}
 	uint16_t f = gnttab_flags(&gt_table, ref[GT_RW]);
-	app_check(&c, (f & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing), "rw grant in use (reading|writing)",
-		  "flags 0x%x", f);
+	app_check(&c, (f & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing),
+		  "rw grant in use (reading|writing)", "flags 0x%x", f);
 	f = gnttab_flags(&gt_table, ref[GT_RO]);
-	app_check(&c, (f & (GTF_reading | GTF_writing)) == GTF_reading, "ro grant in use for reading only", "flags 0x%x",
-		  f);
+	app_check(&c, (f & (GTF_reading | GTF_writing)) == GTF_reading, "ro grant in use for reading only",
+		  "flags 0x%x", f);
 	rc = gnttab_end_access(&gt_table, ref[GT_RW]);
 	f = gnttab_flags(&gt_table, ref[GT_RW]);
-	app_check(&c, rc == -XEN_EBUSY && (f & GTF_permit_access), "end access refused while mapped", "rc %d flags 0x%x",
-		  rc, f);
-	app_check(&c, gt_has(gt_pages[GT_RW], GT_DATA_OFF, GUEST_PAGE_SIZE, 5), "client's write reached the rw page", "%s", "");
-	app_check(&c, gt_has(gt_pages[GT_RO], GT_DATA_OFF, GUEST_PAGE_SIZE, 2), "ro page unchanged", "%s", "");
-	app_check(&c, gt_has(gt_pages[GT_OTHER], GT_DATA_OFF, GUEST_PAGE_SIZE, 4) && !gnttab_in_use(&gt_table, ref[GT_OTHER]),
+	app_check(&c, rc == -XEN_EBUSY && (f & GTF_permit_access), "end access refused while mapped",
+		  "rc %d flags 0x%x", rc, f);
+	app_check(&c, gt_has(gt_pages[GT_RW], GT_DATA_OFF, GUEST_PAGE_SIZE, 5),
+		  "client's write reached the rw page", "%s", "");
+	app_check(&c, gt_has(gt_pages[GT_RO], GT_DATA_OFF, GUEST_PAGE_SIZE, 2), "ro page unchanged", "%s",
+		  "");
+	app_check(&c,
+		  gt_has(gt_pages[GT_OTHER], GT_DATA_OFF, GUEST_PAGE_SIZE, 4) &&
+		      !gnttab_in_use(&gt_table, ref[GT_OTHER]),
 		  "page granted to another domain untouched", "%s", "");
 	gt_phase(1);
 	if (strcmp(mode, "hold") == 0) {
@@ -193,17 +198,23 @@ void app_grant_test(struct kernel *k, struct app_result *res)
 	app_check(&c, !gnttab_in_use(&gt_table, ref[GT_RW]) && !gnttab_in_use(&gt_table, ref[GT_RO]),
 		  "flags clear after unmap", "rw 0x%x ro 0x%x", gnttab_flags(&gt_table, ref[GT_RW]),
 		  gnttab_flags(&gt_table, ref[GT_RO]));
-	app_check(&c, gt_has(gt_pages[GT_COPY], GT_COPY_IN, GUEST_PAGE_SIZE, 6), "copy into the page arrived", "%s", "");
-	app_check(&c, gt_has(gt_pages[GT_COPY], GT_DATA_OFF, GT_COPY_IN, 3), "rest of the copy page unchanged", "%s", "");
-	app_check(&c, gt_has(gt_pages[GT_RO], GT_DATA_OFF, GUEST_PAGE_SIZE, 2), "ro page unchanged by copies", "%s", "");
+	app_check(&c, gt_has(gt_pages[GT_COPY], GT_COPY_IN, GUEST_PAGE_SIZE, 6), "copy into the page arrived",
+		  "%s", "");
+	app_check(&c, gt_has(gt_pages[GT_COPY], GT_DATA_OFF, GT_COPY_IN, 3),
+		  "rest of the copy page unchanged", "%s", "");
+	app_check(&c, gt_has(gt_pages[GT_RO], GT_DATA_OFF, GUEST_PAGE_SIZE, 2), "ro page unchanged by copies",
+		  "%s", "");
 	rc = gnttab_end_access(&gt_table, ref[GT_RO]);
-	app_check(&c, rc == 0 && gnttab_flags(&gt_table, ref[GT_RO]) == 0, "end access after unmap", "rc %d", rc);
-	app_check(&c, gnttab_end_access(&gt_table, ref[GT_OTHER]) == 0, "end access of the unused grant", "%s", "");
+	app_check(&c, rc == 0 && gnttab_flags(&gt_table, ref[GT_RO]) == 0, "end access after unmap", "rc %d",
+		  rc);
+	app_check(&c, gnttab_end_access(&gt_table, ref[GT_OTHER]) == 0, "end access of the unused grant",
+		  "%s", "");
 	gt_phase(2);
 	kprintf(k, "grant-test: flipping ref %u\n", ref[GT_COPY]);
 	unsigned long flips = gt_flip(k, ref[GT_COPY]);
 	kprintf(k, "grant-test: %lu flips while the client copied\n", flips);
-	app_check(&c, __atomic_load_n(gt_word(0), __ATOMIC_ACQUIRE) >= 3, "client survived the flips", "%s", "");
+	app_check(&c, __atomic_load_n(gt_word(0), __ATOMIC_ACQUIRE) >= 3, "client survived the flips", "%s",
+		  "");
 	rc = gt_end_wait(ref[GT_COPY]);
 	app_check(&c, rc == 0, "end access of the flipped grant", "rc %d", rc);
 	rc = gt_end_wait(ref[GT_RW]); /* the client's last copy may still be finishing */

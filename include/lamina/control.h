@@ -53,6 +53,16 @@ enum lamina_ctl_op {
 
 	/* Pages of a domain shared with Domain-0 daemons. */
 	LAMINA_CTL_MAP_SPECIAL = 64, /* lamina_ctl_map_special -> lamina_ctl_mapping + 1 fd (memfd) */
+	/* Grants (see "Grant tables" in docs/control-protocol.md). Maps belong to the connection
+	 * that made them and are undone when it closes. */
+	LAMINA_CTL_GNT_MAP = 65,	  /* lamina_ctl_gnt_map -> lamina_ctl_gnt_map_reply + 0, 1 or 2 fds */
+	LAMINA_CTL_GNT_UNMAP = 66,	  /* lamina_ctl_gnt_unmap -> lamina_ctl_gnt_status */
+	LAMINA_CTL_GNT_COPY = 67,	  /* lamina_ctl_gnt_copy -> lamina_ctl_gnt_status */
+	LAMINA_CTL_GNT_BUFFER = 68,	  /* lamina_ctl_gnt_buffer -> lamina_ctl_gnt_buffer + 1 fd (memfd) */
+	LAMINA_CTL_GNT_FOREIGN_MAP = 69, /* lamina_ctl_gnt_foreign -> lamina_ctl_gnt_map_reply + 1 fd */
+	LAMINA_CTL_GNT_TOOLSTACK = 70,	  /* (empty) -> (empty): this connection is the toolstack */
+	LAMINA_CTL_GNT_INFO = 71,	  /* lamina_ctl_gnt_domid -> lamina_ctl_gnt_info */
+	LAMINA_CTL_GNT_SET_LIMITS = 72,  /* lamina_ctl_gnt_limits -> (empty); toolstack only */
 
 	/* Notifications: after SUBSCRIBE the server also sends unsolicited LAMINA_CTL_EVENT
 	 * messages (seq 0, REPLY flag clear) with a lamina_ctl_event payload on this connection. */
@@ -227,6 +237,113 @@ struct lamina_ctl_event {
 	uint32_t shutdown_reason;
 	uint32_t pad;
 	char name[LAMINA_NAME_MAX];
+};
+
+/* Grant requests carry a fixed array of LAMINA_GNT_BATCH entries (the exact payload size is part
+ * of the protocol); count says how many are used. Statuses are Xen's GNTST_* values. */
+#define LAMINA_GNT_BATCH 256
+#define LAMINA_GNT_READONLY 0x1u   /* map entry: map read-only */
+#define LAMINA_GNT_MAP_NOFD 0x1u   /* map request: the client kept the descriptors of this domain */
+#define LAMINA_GNT_TO_GUEST 0x1u   /* copy segment: buffer -> grant (else grant -> buffer) */
+#define LAMINA_GNT_BUFFER_MAX (64ull << 20)
+
+struct lamina_ctl_gnt_map_ent {
+	uint32_t ref;
+	uint32_t flags; /* LAMINA_GNT_READONLY */
+};
+
+struct lamina_ctl_gnt_map {
+	uint32_t domid; /* the granting domain */
+	uint32_t count;
+	uint32_t flags; /* LAMINA_GNT_MAP_NOFD */
+	uint32_t pad;
+	struct lamina_ctl_gnt_map_ent ent[LAMINA_GNT_BATCH];
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_map) == 16 + 8 * LAMINA_GNT_BATCH, "gnt_map layout");
+
+/* mmap(fd, 4096, offset) gives the page: fds[0] is a read-only descriptor of the domain's RAM,
+ * fds[1] (sent when a writable map succeeded) a read-write one. Unused entries are zero. */
+struct lamina_ctl_gnt_mapped {
+	int32_t status;	 /* GNTST_* */
+	uint32_t handle; /* for UNMAP */
+	uint64_t offset;
+};
+
+struct lamina_ctl_gnt_map_reply {
+	uint32_t count;
+	uint32_t nr_fds;
+	struct lamina_ctl_gnt_mapped ent[LAMINA_GNT_BATCH];
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_map_reply) == 8 + 16 * LAMINA_GNT_BATCH, "gnt_map_reply layout");
+
+struct lamina_ctl_gnt_unmap {
+	uint32_t count;
+	uint32_t pad;
+	uint32_t handle[LAMINA_GNT_BATCH];
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_unmap) == 8 + 4 * LAMINA_GNT_BATCH, "gnt_unmap layout");
+
+struct lamina_ctl_gnt_status {
+	uint32_t count;
+	uint32_t pad;
+	int32_t status[LAMINA_GNT_BATCH]; /* GNTST_* per entry */
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_status) == 8 + 4 * LAMINA_GNT_BATCH, "gnt_status layout");
+
+/* One copy between a grant and the connection's buffer (LAMINA_CTL_GNT_BUFFER). */
+struct lamina_ctl_gnt_copy_seg {
+	uint32_t domid;
+	uint32_t ref;
+	uint16_t offset; /* in the granted page; offset + len <= 4096 */
+	uint16_t len;
+	uint32_t flags; /* LAMINA_GNT_TO_GUEST */
+	uint64_t buf_offset;
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_copy_seg) == 24, "gnt_copy_seg layout");
+
+struct lamina_ctl_gnt_copy {
+	uint32_t count;
+	uint32_t pad;
+	struct lamina_ctl_gnt_copy_seg seg[LAMINA_GNT_BATCH];
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_copy) == 8 + 24 * LAMINA_GNT_BATCH, "gnt_copy layout");
+
+struct lamina_ctl_gnt_buffer {
+	uint64_t size; /* page multiple, <= LAMINA_GNT_BUFFER_MAX */
+};
+
+/* Toolstack only: guest frames (RAM) of any domain, read-write. */
+struct lamina_ctl_gnt_foreign {
+	uint32_t domid;
+	uint32_t count;
+	uint64_t gfn[LAMINA_GNT_BATCH];
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_foreign) == 8 + 8 * LAMINA_GNT_BATCH, "gnt_foreign layout");
+
+struct lamina_ctl_gnt_domid {
+	uint32_t domid;
+};
+
+struct lamina_ctl_gnt_info {
+	uint32_t domid;
+	uint32_t nr_frames;
+	uint32_t max_frames;
+	uint32_t max_maptrack;
+	uint64_t pins;	    /* uses of this domain's grants now (maps and copies in flight) */
+	uint64_t copies;    /* copies through its grants that succeeded */
+	uint64_t copy_fail; /* and that failed */
+	uint32_t conn_maps; /* maps this connection holds (of any domain) */
+	uint32_t all_maps;  /* maps every connection holds */
+	uint32_t dead_maps; /* maps held of domains already destroyed */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_info) == 56, "gnt_info layout");
+
+struct lamina_ctl_gnt_limits {
+	uint32_t domid;
+	uint32_t max_frames;   /* 1..64 */
+	uint32_t max_maptrack; /* maps this domain may hold */
+	uint32_t pad;
 };
 
 struct lamina_ctl_hostinfo {
