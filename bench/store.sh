@@ -6,10 +6,15 @@
 # choose; LAMINA_BENCH_CPU picks it (default 0). The two daemons run side by side and are loaded in
 # turn, LAMINA_BENCH_ROUNDS times (default 3); each figure is the median over the rounds.
 # LAMINA_BENCH_N sets requests per test and round.
+# Guest over its ring (needs /dev/kvm): app=store-load in a real guest against lamina-xenstored as
+# `domctl host start` runs it, LAMINA_BENCH_RING_N requests per kind and round (default 5000),
+# same rounds; shown against this run's lamina socket figures (information: the ring adds an
+# event-channel round trip and its exits), with the guest's exits per request from `domctl info`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 N=${LAMINA_BENCH_N:-30000}
+RING_N=${LAMINA_BENCH_RING_N:-5000}
 ROUNDS=${LAMINA_BENCH_ROUNDS:-3}
 CPU=${LAMINA_BENCH_CPU:-0}
 LOAD="$BENCH_OBJ/bench/xs-load"
@@ -40,9 +45,11 @@ find_xen_xenstored() {
 
 work=$(mktemp -d /tmp/bench-store.XXXXXX)
 pids=()
+host_up=0
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	if [ "$host_up" = 1 ]; then LAMINA_RUNDIR="$work/host" timeout 30 domctl host stop >/dev/null 2>&1 || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,6 +67,61 @@ run_load() {
 # val NAME METRIC: the median over the rounds
 val() { awk -v k="$2" '$1 == k { print $2 }' "$work/$1.txt" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# ring_guest NAME CMDLINE: runs one guest to its end (preserved for its log and counters); its
+# console on stdout, or a failure.
+ring_guest() {
+	local xml="$work/host/$1.xml" i
+	cat >"$xml" <<XML
+<domain type='xen'><name>$1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>
+<os><type>xenpvh</type><kernel>$LAMINA_GUEST</kernel><cmdline>$2</cmdline></os>
+<on_poweroff>preserve</on_poweroff><on_crash>preserve</on_crash></domain>
+XML
+	domctl create "$xml" >/dev/null || return 1
+	domctl wait "$1" --timeout 120 >/dev/null || true
+	domctl console --dump "$1" | grep -q '^Test result: SUCCESS' ||
+		{ domctl console --dump "$1" | tail -n 5 >&2; echo "bench store: guest $1 failed" >&2; return 1; }
+	domctl console --dump "$1"
+}
+# exits NAME: vCPU exits of a (finished) domain
+exits() { domctl info "$1" --json | jq -r .exits; }
+
+# ring_section: the guest-over-ring figures, against the lamina socket figures of this run.
+ring_section() {
+	local r t out e1 en
+	if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ] || [ ! -f "$LAMINA_GUEST" ]; then
+		echo "store: no usable /dev/kvm or no guest kernel ($LAMINA_GUEST): no guest-over-ring figures"
+		return 0
+	fi
+	mkdir -p "$work/host"
+	export LAMINA_RUNDIR="$work/host"
+	domctl host start >"$work/host-start.out" 2>&1 || { cat "$work/host-start.out"; return 1; }
+	host_up=1
+	for _ in $(seq 200); do
+		grep -q 'connected to the hypervisor' "$work/host/xenstored.log" 2>/dev/null && break
+		sleep 0.05
+	done
+	for r in $(seq "$ROUNDS"); do
+		for t in read write watch; do
+			out=$(ring_guest "sl-$t-$r" "app=store-load ops=$RING_N kind=$t") || return 1
+			echo "$out" | awk '$1 == "BENCH" { sub(/^store_ring_/, "", $2); print $2, $3 }' >>"$work/ring.txt"
+			[ "$r" != 1 ] || echo "$out" | grep -E "^store-load: [0-9]+ (store-port|$t )" | sed "s/^store-load:/  guest ($t, round 1):/" || true
+			# Exits per request: this run against one of a single request (boot, set-up, warm-up).
+			ring_guest "sl1-$t-$r" "app=store-load ops=1 kind=$t" >/dev/null || return 1
+			e1=$(exits "sl1-$t-$r") en=$(exits "sl-$t-$r")
+			echo "${t}_exits_per_op $(awk -v a="$en" -v b="$e1" -v n="$RING_N" 'BEGIN { printf "%.2f", (a - b) / (n - 1) }')" \
+				>>"$work/ring.txt"
+			domctl destroy "sl-$t-$r" >/dev/null; domctl destroy "sl1-$t-$r" >/dev/null
+		done
+	done
+	echo "store: guest over its ring: app=store-load, $RING_N requests per kind, median of $ROUNDS rounds; limit = lamina over its socket (this run)"
+	for t in read write watch; do
+		bench_metric "store_ring_${t}_ops_per_s" "$(val ring ${t}_ops_per_s)" ops/s "$(val lamina ${t}_ops_per_s)" ""
+		bench_metric "store_ring_${t}_p99_us" "$(val ring ${t}_p99_us)" us "$(val lamina ${t}_p99_us)" ""
+		bench_metric "store_ring_${t}_p50_us" "$(val ring ${t}_p50_us)" us "$(val lamina ${t}_p50_us)" ""
+		bench_metric "store_ring_${t}_exits_per_op" "$(val ring ${t}_exits_per_op)" exits 0 ""
+	done
+}
+
 bench_begin store
 
 # lamina-xenstored
@@ -76,6 +138,7 @@ if [ -z "$xen" ]; then
 	for t in read write watch; do
 		bench_metric "store_${t}_ops_per_s" "$(val lamina ${t}_ops_per_s)" ops/s 0 ""
 	done
+	ring_section || echo "bench store: the guest-over-ring section failed"
 	bench_end
 	exit 1
 fi
@@ -90,10 +153,12 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo "store: $N requests per test, median of $ROUNDS rounds, daemons and client on CPU $CPU; limit = Xen xenstored ($xen)"
-echo "store: socket figures only: the guest kernel has no store load app, so no guest-over-ring figures yet"
 for t in read write watch; do
 	bench_metric "store_${t}_ops_per_s" "$(val lamina ${t}_ops_per_s)" ops/s "$(val xen ${t}_ops_per_s)" ">= 2"
 	bench_metric "store_${t}_p99_us" "$(val lamina ${t}_p99_us)" us "$(val xen ${t}_p99_us)" "<= 1"
 	bench_metric "store_${t}_p50_us" "$(val lamina ${t}_p50_us)" us "$(val xen ${t}_p50_us)" ""
 done
+ring_rc=0
+ring_section || { ring_rc=$?; echo "bench store: the guest-over-ring section failed"; }
 bench_end
+exit $ring_rc

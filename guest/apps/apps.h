@@ -44,6 +44,9 @@ void app_console_flood(struct kernel *k, struct app_result *res);
 void app_store_test(struct kernel *k, struct app_result *res);
 void app_store_load(struct kernel *k, struct app_result *res);
 void app_grant_test(struct kernel *k, struct app_result *res);
+void app_net_echo(struct kernel *k, struct app_result *res);
+void app_blk_verify(struct kernel *k, struct app_result *res);
+void app_blk_bench(struct kernel *k, struct app_result *res);
 
 /* Named checks with ok/FAIL lines; the first failure is kept for the result line. */
 struct app_checks {

@@ -1,11 +1,16 @@
 /* app=store-test: xenbus against the store daemon over this domain's ring: its own
  * /local/domain/<id> nodes, a write read back, EACCES outside its tree, a watch (initial event
- * and one per change), and transactions that commit and abort. other=D names another domain. */
+ * and one per change), and transactions that commit and abort. other=D names another domain.
+ * wait-dom0=1 then waits for Domain-0 to write data/from-dom0 and stays up holding a watch and
+ * an open transaction, so a test can check what the store drops when the domain is destroyed. */
 #include "apps.h"
 #include "../kernel/hypercall.h"
 
 #define ST_VAL 128
 #define ST_WATCH_NS 2000000000ull
+#define ST_DOM0_TIMEOUT_S 30
+#define ST_DOM0_TIMEOUT_MAX_S 3600
+#define ST_FROM_DOM0 "data/from-dom0" /* relative: below /local/domain/<id> */
 
 struct store_test {
 	struct app_checks c;
@@ -16,6 +21,7 @@ struct store_test {
 	char val[ST_VAL];
 	char last_event[XENBUS_PATH_MAX];
 	uint64_t events;
+	uint64_t dom0_events;
 };
 
 static const char *st_path(struct store_test *t, const char *rel)
@@ -141,6 +147,50 @@ static void st_transactions(struct store_test *t)
 	app_check(&t->c, rc == 0, "rm data/store-test", "rc %d", rc);
 }
 
+static void st_from_dom0_fired(struct xenbus *xb, const char *path, const char *token, void *arg)
+{
+	struct store_test *t = arg;
+
+	t->dom0_events++;
+	kprintf(t->k, "  watch event: %s (token %s)\n", path, token);
+}
+
+/* wait-dom0=1: a relative watch on data/from-dom0, blocking on its events (bounded by timeout=S)
+ * until the node reads back with a value; then a transaction with one write, left open. True when
+ * both are held. */
+static bool st_wait_dom0(struct store_test *t)
+{
+	uint64_t secs = kernel_cmdline_u64(t->k, "timeout", ST_DOM0_TIMEOUT_S);
+	int rc, w = 0;
+	uint32_t tx = 0;
+
+	if (secs == 0 || secs > ST_DOM0_TIMEOUT_MAX_S)
+		secs = ST_DOM0_TIMEOUT_S;
+	uint64_t deadline = time_now_ns(&t->k->time) + secs * 1000000000ull;
+	rc = xenbus_watch(t->xb, ST_FROM_DOM0, "from-dom0", st_from_dom0_fired, t);
+	if (!app_check(&t->c, rc == 0, "watch " ST_FROM_DOM0 " (relative)", "rc %d", rc))
+		return false;
+	kprintf(t->k, "store-test: waiting for Domain-0 (up to %lu s)\n", secs);
+	for (;;) {
+		w = xenbus_wait_watch(t->xb, deadline);
+		if (w < 0)
+			break;
+		/* An event says something changed; the node holding a value says Domain-0 wrote it. */
+		rc = xenbus_read(t->xb, 0, ST_FROM_DOM0, t->val, sizeof(t->val));
+		if (rc != -XEN_ENOENT)
+			break;
+	}
+	if (!app_check(&t->c, w > 0 && rc >= 0, "Domain-0 wrote " ST_FROM_DOM0, "wait %d, read %d, %lu events", w,
+		       rc, t->dom0_events))
+		return false;
+	kprintf(t->k, "store-test: Domain-0 wrote '%s' (%lu watch events)\n", t->val, t->dom0_events);
+	rc = xenbus_transaction_start(t->xb, &tx);
+	if (rc == 0)
+		w = xenbus_write(t->xb, tx, st_path(t, "data/held-tx"), "held");
+	return app_check(&t->c, rc == 0 && tx != 0 && w == 0, "open transaction with one write", "start %d id %u write %d",
+			 rc, tx, w);
+}
+
 void app_store_test(struct kernel *k, struct app_result *res)
 {
 	struct store_test t;
@@ -171,5 +221,19 @@ void app_store_test(struct kernel *k, struct app_result *res)
 	st_transactions(&t);
 	kprintf(k, "store-test: %lu requests, %lu watch events, %lu stale replies, %lu events dropped\n",
 		k->xb.requests, k->xb.events_queued, k->xb.stale, k->xb.events_dropped);
+	if (kernel_cmdline_u64(k, "wait-dom0", 0) == 0 || t.c.fail > 0 || !st_wait_dom0(&t)) {
+		app_checks_result(&t.c, res);
+		return;
+	}
 	app_checks_result(&t.c, res);
+	kprintf(k, "store-test: holding watch and transaction\n");
+	/* The app never returns, so kernel_main's result line would never come: it is printed here,
+	 * and the domain waits (blocked, waking only for events) until it is destroyed. Events of the
+	 * held watch are still read and printed, so the response ring never fills. */
+	kprintf(k, "Test result: SUCCESS\n");
+	console_flush(&k->con);
+	for (;;) {
+		kernel_idle(k);
+		xenbus_dispatch_watches(&k->xb);
+	}
 }
