@@ -10,6 +10,8 @@
 
 #include "domctl.h"
 #include "domcfg.h"
+#include "cmd_block.h"
+#include "cmd_net.h"
 
 /* Parse NAME|ID; for an id, learn the name too (state files are kept by name). */
 int domctl_resolve(struct ctl_conn *conn, const char *arg, struct lamina_ctl_domref *ref,
@@ -78,12 +80,12 @@ int domctl_cmd_create(struct domctl_ctx *ctx, int argc, char **argv)
 		domctl_err("%s", err);
 		goto out_free;
 	}
-	if (cfg->ndisks || cfg->nnics) {
-		domctl_err("%s: /domain/devices/%s: not supported yet (no %s back-end in this Lamina build)",
-			   pos[0], cfg->ndisks ? "disk" : "interface", cfg->ndisks ? "block" : "network");
+	/* Disks: images checked before anything starts; the guest is created paused until its vbd
+	 * directories are written and lamina-blkback has offered them. */
+	if (domctl_block_check(cfg))
 		goto out_free;
-	}
-	if (domctl_gen_macs(cfg) || domcfg_to_ctl(cfg, set[0] ? LAMINA_CFG_START_PAUSED : 0, &req)) {
+	if (domctl_gen_macs(cfg) ||
+	    domcfg_to_ctl(cfg, set[0] || cfg->ndisks || cfg->nnics ? LAMINA_CFG_START_PAUSED : 0, &req)) {
 		domctl_err("%s: cannot build the create request", pos[0]);
 		goto out_free;
 	}
@@ -94,6 +96,25 @@ int domctl_cmd_create(struct domctl_ctx *ctx, int argc, char **argv)
 		domctl_err("cannot create %s: %s", cfg->name,
 			   r == -EEXIST ? "a domain of that name exists" : conn.err);
 		goto out_close;
+	}
+	if (cfg->ndisks || cfg->nnics) {
+		struct lamina_ctl_domref ref = { .domid = info.domid };
+
+		if (domctl_block_attach_cfg(ctx, cfg, info.domid)) {
+			domctl_err("cannot create %s: its disks could not be attached", cfg->name);
+			ctl_destroy(&conn, &ref);
+			goto out_close;
+		}
+		/* Vifs (<interface type='bridge'>): taps made and offered before the guest runs. */
+		if (domctl_net_attach_cfg(ctx, cfg, info.domid)) {
+			domctl_err("cannot create %s: its network interfaces could not be attached", cfg->name);
+			ctl_destroy(&conn, &ref);
+			goto out_close;
+		}
+		if (!set[0] && ctl_unpause(&conn, &ref)) {
+			domctl_err("cannot start %s: %s", cfg->name, conn.err);
+			goto out_close;
+		}
 	}
 	r = domcfg_state_write(ctx->rundir, cfg, info.domid);
 	if (r)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd_net.h"
 #include "domctl.h"
 
 #define DOMCTL_HV_START_MS 5000
@@ -64,12 +65,23 @@ static int domctl_make_rundir(const char *rundir)
 
 int domctl_cmd_host_start(struct domctl_ctx *ctx, int argc, char **argv)
 {
+	static const char *const flags[] = {"--bridge", NULL};
 	char err[1024], path[4096];
 	const char *pos[1];
-	int npos, failed = 0, r;
+	int set[1] = {0}, npos, failed = 0, r;
 
-	if (domctl_args(ctx, argc, argv, NULL, NULL, NULL, NULL, pos, 0, &npos))
+	if (domctl_args(ctx, argc, argv, flags, set, NULL, NULL, pos, 0, &npos))
 		return DOMCTL_EXIT_USAGE;
+	/* --bridge: the default bridge lambr0 (10.213.0.1/24, never forwarding) in this network
+	 * namespace; lamina-netback then puts the vifs of <interface> without a bridge on it. */
+	if (set[0]) {
+		r = domctl_net_default_bridge();
+		if (r) {
+			domctl_err("cannot set up bridge %s: %s", DOMCTL_NET_BRIDGE, strerror(-r));
+			return DOMCTL_EXIT_ERROR;
+		}
+		printf("bridge %s up at %s/24 (no forwarding)\n", DOMCTL_NET_BRIDGE, DOMCTL_NET_BRIDGE_ADDR);
+	}
 	if (domctl_make_rundir(ctx->rundir))
 		return DOMCTL_EXIT_ERROR;
 	if (domctl_hv_answers(ctx->rundir)) {

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "domctl.h"
+#include "cmd_block.h"
+#include "cmd_net.h"
 
 static const struct domctl_cmd domctl_cmds[] = {
     {"host start", domctl_cmd_host_start, "", "start lamina-hv and the other host daemons"},
@@ -28,6 +30,14 @@ static const struct domctl_cmd domctl_cmds[] = {
     {"top", domctl_cmd_top, "[--batch] [--iterations N] [--delay S] [--sort KEY]",
      "live per-domain CPU, events, exits, hypercalls and console counters"},
     {"store", domctl_cmd_store, "read|write|ls|rm|mkdir|watch|perms ARGS", "read and change the store"},
+    {"block-attach", domctl_cmd_block_attach, "NAME|ID FILE TARGET [--readonly]", "hot-plug an image as disk TARGET (xvdX)"},
+    {"block-detach", domctl_cmd_block_detach, "NAME|ID TARGET [--timeout S] [--force]",
+     "unplug a disk once the guest closed it (--force: at once)"},
+    {"block-list", domctl_cmd_block_list, "NAME|ID", "list a domain's disks and their handshake states"},
+    {"stat", domctl_cmd_stat, "NAME|ID [--json]", "per-device split-driver statistics (block, network)"},
+    {"net-attach", domctl_cmd_net_attach, "NAME|ID --bridge BR [--mac M] [--allow-spoof]", "hot-plug a vif on bridge BR"},
+    {"net-detach", domctl_cmd_net_detach, "NAME|ID DEV [--force]", "unplug vif DEV once the guest closed it"},
+    {"net-list", domctl_cmd_net_list, "NAME|ID", "list a domain's vifs and their handshake states"},
 };
 
 static void domctl_print_help(FILE *f)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl_server.h"
+#include "gnt_ring.h"
 #include "grant_table.h"
 #include "hv.h"
 
@@ -30,6 +31,7 @@ struct ctl_gnt_conn {
 	uint32_t nr, cap, used, free_head; /* free_head: UINT32_MAX when none */
 	uint8_t *buf;
 	uint64_t buf_size;
+	struct gnt_ring *ring; /* LAMINA_CTL_GNT_RING, NULL when none */
 	struct ctl_gnt_conn *next;
 };
 
@@ -93,6 +95,7 @@ void ctl_grant_conn_closed(struct ctl_server *s, struct ctl_conn *c)
 	for (uint32_t h = 0; h < gc->nr; h++)
 		if (gc->maps[h].used)
 			ctl_gnt_map_release(gc, h);
+	gnt_ring_destroy(gc->ring); /* joins its worker before anything it uses goes */
 	if (gc->buf)
 		munmap(gc->buf, gc->buf_size);
 	free(gc->maps);
@@ -298,24 +301,21 @@ int ctl_op_gnt_copy(struct ctl_server *s, struct ctl_conn *c, const struct lamin
 		struct lamina_ctl_gnt_copy_seg sg;
 
 		memcpy(&sg, &r->seg[i], sizeof(sg)); /* each segment read once */
-		if ((uint32_t)sg.offset + sg.len > GMEM_PAGE_SIZE || sg.buf_offset > gc->buf_size ||
-		    sg.len > gc->buf_size - sg.buf_offset || (sg.flags & ~LAMINA_GNT_TO_GUEST)) {
-			rep->status[i] = GNTST_bad_copy_arg;
-			continue;
-		}
 		if (sg.domid != last_domid) {
 			t = ctl_gnt_table(s, sg.domid);
 			last_domid = sg.domid;
 		}
-		if (!t) {
-			rep->status[i] = GNTST_bad_domain;
-			continue;
-		}
-		rep->status[i] = gnttab_copy_buf(t, sg.ref, sg.offset, sg.len, CTL_GNT_DOM0,
-						 gc->buf + sg.buf_offset, sg.flags & LAMINA_GNT_TO_GUEST);
+		rep->status[i] = gnt_seg_copy(t, &sg, gc->buf, gc->buf_size); /* shared with the ring */
 	}
 	*out_len = sizeof(*rep);
 	return 0;
+}
+
+struct gnt_ring **ctl_grant_ring_slot(struct ctl_server *s, struct ctl_conn *c)
+{
+	struct ctl_gnt_conn *gc = ctl_gnt_conn_find(s, c, true);
+
+	return gc ? &gc->ring : NULL;
 }
 
 /* The toolstack role: claimed by a connection that holds no grant maps (back-ends map grants and

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ctl_server.h"
+#include "gnt_ring.h"
 #include "grant_table.h"
 #include "hv.h"
 #include <xen/sched.h>
@@ -236,6 +237,7 @@ static const struct ctl_op_desc ctl_op_table[] = {
     {LAMINA_CTL_GNT_TOOLSTACK, "GNT_TOOLSTACK", 0, ctl_op_gnt_toolstack},
     {LAMINA_CTL_GNT_INFO, "GNT_INFO", sizeof(struct lamina_ctl_gnt_domid), ctl_op_gnt_info},
     {LAMINA_CTL_GNT_SET_LIMITS, "GNT_SET_LIMITS", sizeof(struct lamina_ctl_gnt_limits), ctl_op_gnt_set_limits},
+    {LAMINA_CTL_GNT_RING, "GNT_RING", sizeof(struct lamina_ctl_gnt_ring_setup), ctl_op_gnt_ring},
 };
 
 const struct ctl_op_desc *ctl_op_find(uint16_t op)

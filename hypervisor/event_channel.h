@@ -82,7 +82,14 @@ struct evtchn_timer {
 	_Atomic uint64_t fired;
 };
 
-/* event_channel.c: world, tables, the port state machine, 2-level delivery. */
+/* Global VIRQs bind on vCPU 0 only and may be rebound; the others are per vCPU. */
+static inline bool evtchn_virq_global(uint32_t virq)
+{
+	return !(virq == VIRQ_TIMER || virq == VIRQ_DEBUG || virq == VIRQ_XENOPROF || virq == VIRQ_XENPMU);
+}
+
+/* event_channel.c: world, tables, the port state machine, 2-level delivery; evtchn_domain.c:
+ * VIRQs, reset, teardown. */
 int evtchn_world_init(struct evtchn_world *w, bool thread);
 void evtchn_world_fini(struct evtchn_world *w);
 /* Gives d a table (max_port ports) and lists it under d->domid. -EEXIST if the id is taken. */

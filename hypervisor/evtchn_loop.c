@@ -67,7 +67,7 @@ static void evtchn_loop_timer(struct evtchn_world *w, uint32_t gen, uint32_t dom
 		return; /* re-armed or cancelled since it fired */
 	if (which == EVTCHN_TIMER_SINGLE)
 		t->deadline_ns = 0;
-	atomic_fetch_add(&t->fired, 1);
+	atomic_fetch_add(&t->fired, n); /* expirations, even if several came between reads */
 	evtchn_send_virq_locked(d, vcpu, VIRQ_TIMER);
 }
 

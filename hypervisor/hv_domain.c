@@ -120,22 +120,23 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 		return rc;
 	}
 	hv_step(&st, "load");
+	rc = evtchn_domain_init(&hv->evw, d, EVTCHN_GUEST_MAX_PORT);
+	if (rc < 0) {
+		*why = "event channels";
+		return rc;
+	}
+	rc = special_init(d); /* before the VM: its RAM slot also covers the special region */
+	if (rc < 0) {
+		*why = "special pages";
+		return rc;
+	}
+	hv_step(&st, "evtchn+special");
 	rc = hv->rops->vm_create(hv->rctx, hd);
 	if (rc < 0) {
 		*why = "VM creation";
 		return rc;
 	}
 	hv_step(&st, "vm");
-	rc = evtchn_domain_init(&hv->evw, d, EVTCHN_GUEST_MAX_PORT);
-	if (rc < 0) {
-		*why = "event channels";
-		return rc;
-	}
-	rc = special_init(d);
-	if (rc < 0) {
-		*why = "special pages";
-		return rc;
-	}
 	d->boot_mono_ns = domain_mono_ns();
 	clock_gettime(CLOCK_REALTIME, &d->boot_wall);
 	rc = shared_info_init(d);
@@ -144,7 +145,7 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 		return rc;
 	}
 	hd->si_ready = true;
-	hv_step(&st, "evtchn+special+si");
+	hv_step(&st, "si");
 	rc = gnttab_domain_init(d);
 	if (rc < 0) {
 		*why = "grant table";

@@ -200,6 +200,15 @@ void kvm_fill_sys(struct kvm_vcpu_rt *kv)
  * rip below rsp, enter the callback. The instruction that exited last (port I/O, MSR) is
  * completed first by a KVM_RUN with immediate_exit set, so the frame's rip is the one after it;
  * that run enters no guest code. Only at CPL 3: elsewhere the upcall waits for a later resume. */
+/* After the completing run: immediate_exit off, unless a kick (pause, stop) came meanwhile —
+ * kickers set the request bit before immediate_exit, so it is never lost here. */
+static void kvm_upcall_rearm(struct kvm_vcpu_rt *kv)
+{
+	__atomic_store_n(&kv->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (atomic_load(&kv->req) & KVM_REQ_PARK)
+		__atomic_store_n(&kv->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
 void kvm_upcall_deliver(struct kvm_vcpu_rt *kv)
 {
 	struct kvm_run *run = kv->run;
@@ -217,10 +226,10 @@ void kvm_upcall_deliver(struct kvm_vcpu_rt *kv)
 	if (ioctl(kv->fd, KVM_RUN, 0) == 0) {
 		/* completing the last instruction needed user space again: not from a fast port
 		 * exit; the event waits for the next resume */
-		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		kvm_upcall_rearm(kv);
 		return;
 	}
-	__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	kvm_upcall_rearm(kv);
 	kvm_fill_sys(kv);
 	if (v->sys.cpl != 3)
 		return;

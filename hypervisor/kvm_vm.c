@@ -150,6 +150,8 @@ static int kvm_vm_create(void *ctx, struct hv_domain *hd)
 	r.slot = 0;
 	r.guest_phys_addr = 0;
 	r.memory_size = d->mem.ram_size;
+	if (d->special && d->special == d->mem.ram + d->mem.ram_size)
+		r.memory_size += LAMINA_SPECIAL_COUNT * GMEM_PAGE_SIZE; /* the special region follows RAM */
 	r.userspace_addr = (uintptr_t)d->mem.ram;
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
 		rc = -errno;

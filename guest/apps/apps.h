@@ -45,6 +45,7 @@ void app_store_test(struct kernel *k, struct app_result *res);
 void app_store_load(struct kernel *k, struct app_result *res);
 void app_grant_test(struct kernel *k, struct app_result *res);
 void app_net_echo(struct kernel *k, struct app_result *res);
+void app_net_bench(struct kernel *k, struct app_result *res);
 void app_blk_verify(struct kernel *k, struct app_result *res);
 void app_blk_bench(struct kernel *k, struct app_result *res);
 

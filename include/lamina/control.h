@@ -63,6 +63,7 @@ enum lamina_ctl_op {
 	LAMINA_CTL_GNT_TOOLSTACK = 70,	  /* (empty) -> (empty): this connection is the toolstack */
 	LAMINA_CTL_GNT_INFO = 71,	  /* lamina_ctl_gnt_domid -> lamina_ctl_gnt_info */
 	LAMINA_CTL_GNT_SET_LIMITS = 72,  /* lamina_ctl_gnt_limits -> (empty); toolstack only */
+	LAMINA_CTL_GNT_RING = 73,	  /* lamina_ctl_gnt_ring_setup -> lamina_ctl_gnt_ring_info + 3 fds */
 
 	/* Notifications: after SUBSCRIBE the server also sends unsolicited LAMINA_CTL_EVENT
 	 * messages (seq 0, REPLY flag clear) with a lamina_ctl_event payload on this connection. */
@@ -345,6 +346,61 @@ struct lamina_ctl_gnt_limits {
 	uint32_t max_maptrack; /* maps this domain may hold */
 	uint32_t pad;
 };
+
+/* The copy ring (LAMINA_CTL_GNT_RING): GNT_COPY's segments through shared memory instead of the
+ * socket. One per connection, gone when it closes. The daemon creates a sealed memfd laid out as
+ * [lamina_gnt_sring page][slots requests][slots responses][data buffer] (offsets in the reply) and
+ * sends fds[0] that memfd, fds[1] "kick" (the client writes it when the daemon may be asleep: it
+ * asked with req_event), fds[2] "done" (the daemon writes it when the client asked with rsp_event).
+ * Indexes are free-running; a slot is index & (slots - 1). Segments have GNT_COPY's meaning, with
+ * buf_offset inside the ring's own data buffer. */
+#define LAMINA_GNT_RING_SLOTS_MIN 16u
+#define LAMINA_GNT_RING_SLOTS_MAX 65536u
+#define LAMINA_GNT_RING_OK 0u
+#define LAMINA_GNT_RING_BROKEN 1u /* the daemon stopped serving it: error says why */
+
+struct lamina_ctl_gnt_ring_setup {
+	uint32_t slots;	   /* a power of two, LAMINA_GNT_RING_SLOTS_MIN..MAX */
+	uint32_t flags;	   /* 0 */
+	uint64_t buf_size; /* page multiple, <= LAMINA_GNT_BUFFER_MAX */
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_ring_setup) == 16, "gnt_ring_setup layout");
+
+struct lamina_ctl_gnt_ring_info {
+	uint32_t slots;
+	uint32_t pad;
+	uint64_t size; /* of the memfd */
+	uint64_t req_off, rsp_off, buf_off, buf_size;
+};
+_Static_assert(sizeof(struct lamina_ctl_gnt_ring_info) == 48, "gnt_ring_info layout");
+
+/* The shared indexes, one cache line per writer. Event indexes as Xen's rings: the producer of
+ * new entries signals only when the other end's event index lies in (old, new]. */
+struct lamina_gnt_sring {
+	uint32_t req_prod;  /* client: requests published */
+	uint32_t rsp_event; /* client: signal "done" when rsp_prod passes this */
+	uint8_t pad0[56];
+	uint32_t rsp_prod;  /* daemon: responses published */
+	uint32_t req_event; /* daemon: signal "kick" when req_prod passes this */
+	uint32_t state;	    /* daemon: LAMINA_GNT_RING_* */
+	int32_t error;	    /* daemon: -errno of a broken ring */
+	uint8_t pad1[48];
+};
+_Static_assert(sizeof(struct lamina_gnt_sring) == 128, "gnt_sring layout");
+_Static_assert(__builtin_offsetof(struct lamina_gnt_sring, rsp_prod) == 64, "gnt_sring lines");
+
+struct lamina_gnt_ring_req {
+	uint64_t id; /* the client's, echoed in the response */
+	struct lamina_ctl_gnt_copy_seg seg;
+};
+_Static_assert(sizeof(struct lamina_gnt_ring_req) == 32, "gnt_ring_req layout");
+
+struct lamina_gnt_ring_rsp {
+	uint64_t id;
+	int32_t status; /* GNTST_* */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lamina_gnt_ring_rsp) == 16, "gnt_ring_rsp layout");
 
 struct lamina_ctl_hostinfo {
 	uint32_t version;
