@@ -354,7 +354,9 @@ int ctl_gnt_ring_wait(struct ctl_gnt_ring *r, uint32_t want, int timeout_ms)
 	uint64_t v;
 	int left;
 
-	want = want == 0 ? 1 : want > out && out ? out : want;
+	if (out == 0)
+		return ctl_gnt_ring_broken(r) ? -EPIPE : -EINVAL; /* nothing to wait for */
+	want = want == 0 ? 1 : want > out ? out : want;
 	for (unsigned spins = 0;; spins++) {
 		if (__atomic_load_n(&r->sr->rsp_prod, __ATOMIC_ACQUIRE) - r->rsp_cons >= want)
 			return 0;

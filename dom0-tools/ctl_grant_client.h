@@ -66,7 +66,8 @@ int ctl_gnt_ring_reap(struct ctl_gnt_ring *r, struct lamina_gnt_ring_rsp *out, u
 /* Wait until want responses (at least 1, at most those outstanding) can be reaped: polls for
  * spin_us, then sets rsp_event so the daemon signals "done" only when they are there, and
  * sleeps. A back-end with many batches in flight asks for a part of them, so it neither spins
- * nor wakes per batch. 0, -ETIMEDOUT (timeout_ms, -1 for ever), -EPIPE. */
+ * nor wakes per batch. 0, -ETIMEDOUT (timeout_ms, -1 for ever), -EPIPE, -EINVAL with nothing
+ * outstanding. */
 int ctl_gnt_ring_wait(struct ctl_gnt_ring *r, uint32_t want, int timeout_ms);
 
 /* One page of a map reply in this process: NULL with errno set on failure. */

@@ -58,7 +58,8 @@ static void gnt_ring_signal(int fd)
 
 /* The ring broke its rules: stop serving it, say why in the log and in the shared state, and wake
  * the client so it sees it. Returns err. */
-static int gnt_ring_break(struct gnt_ring *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int gnt_ring_break(struct gnt_ring *r, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int gnt_ring_break(struct gnt_ring *r, int err, const char *fmt, ...)
 {
 	char why[160];
@@ -94,7 +95,7 @@ int gnt_ring_create(const struct gnt_ring_cfg *cfg, struct gnt_ring **out)
 	r->cfg = *cfg;
 	if (!r->cfg.spin_ns)
 		r->cfg.spin_ns = GNT_RING_SPIN_NS;
-	r->memfd = r->kick_fd = r->done_fd = -1;
+	r->memfd = r->kick_fd = r->done_fd = r->stop_fd = -1;
 	req_bytes = gnt_ring_page_up((uint64_t)cfg->slots * sizeof(struct lamina_gnt_ring_req));
 	rsp_bytes = gnt_ring_page_up((uint64_t)cfg->slots * sizeof(struct lamina_gnt_ring_rsp));
 	r->info = (struct lamina_ctl_gnt_ring_info){
@@ -108,7 +109,8 @@ int gnt_ring_create(const struct gnt_ring_cfg *cfg, struct gnt_ring **out)
 	r->memfd = memfd_create("lamina-gnt-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	r->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->memfd < 0 || r->kick_fd < 0 || r->done_fd < 0) {
+	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->memfd < 0 || r->kick_fd < 0 || r->done_fd < 0 || r->stop_fd < 0) {
 		rc = -errno;
 		goto out_free;
 	}
@@ -166,14 +168,15 @@ int gnt_ring_poll(struct gnt_ring *r)
 		return -EPIPE;
 	prod = __atomic_load_n(&r->sr->req_prod, __ATOMIC_ACQUIRE); /* read once per pass */
 	if ((uint32_t)(prod - r->req_cons) > r->info.slots)
-		return gnt_ring_break(r, -EOVERFLOW, "request producer %u is %u past the consumer (ring of %u)",
-				      prod, prod - r->req_cons, r->info.slots);
+		return gnt_ring_break(r, -EOVERFLOW,
+				      "request producer %u is %u past the consumer (ring of %u)", prod,
+				      prod - r->req_cons, r->info.slots);
 	while (r->req_cons != prod) {
 		struct lamina_gnt_ring_req q;
 		struct lamina_gnt_ring_rsp a = {0};
 
 		memcpy(&q, &r->req[r->req_cons & mask], sizeof(q)); /* the only read of the slot */
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);	      /* q is never re-read from the ring */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);	    /* q is never re-read from the ring */
 		if (q.seg.domid != last_domid) {
 			if (t)
 				gnttab_put(t);
@@ -201,7 +204,7 @@ int gnt_ring_poll(struct gnt_ring *r)
 /* Sleeps on the kick eventfd after telling the client (req_event) that it must kick. */
 static void gnt_ring_sleep(struct gnt_ring *r)
 {
-	struct pollfd pfd = {.fd = r->kick_fd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = r->kick_fd, .events = POLLIN}, {.fd = r->stop_fd, .events = POLLIN}};
 	uint64_t v;
 
 	__atomic_store_n(&r->sr->req_event, r->req_cons + 1, __ATOMIC_RELAXED);
@@ -209,7 +212,7 @@ static void gnt_ring_sleep(struct gnt_ring *r)
 	if (__atomic_load_n(&r->sr->req_prod, __ATOMIC_ACQUIRE) != r->req_cons || atomic_load(&r->stop))
 		return;
 	atomic_fetch_add_explicit(&r->sleeps, 1, memory_order_relaxed);
-	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+	while (poll(pfd, 2, -1) < 0 && errno == EINTR)
 		;
 	if (read(r->kick_fd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: another wake-up already took it */
@@ -264,7 +267,7 @@ void gnt_ring_destroy(struct gnt_ring *r)
 		return;
 	if (r->started) {
 		atomic_store(&r->stop, true);
-		gnt_ring_signal(r->kick_fd);
+		gnt_ring_signal(r->stop_fd);
 		pthread_join(r->thread, NULL);
 	}
 	if (r->map)
@@ -275,6 +278,8 @@ void gnt_ring_destroy(struct gnt_ring *r)
 		close(r->kick_fd);
 	if (r->done_fd >= 0)
 		close(r->done_fd);
+	if (r->stop_fd >= 0)
+		close(r->stop_fd);
 	free(r);
 }
 

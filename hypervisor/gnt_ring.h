@@ -41,6 +41,7 @@ struct gnt_ring {
 	struct lamina_gnt_ring_rsp *rsp;
 	uint8_t *buf;
 	int memfd, kick_fd, done_fd;
+	int stop_fd;	     /* private: the client holds kick_fd and could drain a stop signal sent there */
 	uint32_t req_cons;   /* private: requests taken */
 	uint32_t rsp_pvt;    /* private: responses written */
 	uint32_t rsp_pushed; /* rsp_prod as last published */

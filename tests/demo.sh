@@ -62,13 +62,54 @@ domctl console --dump crasher | tail -n 3
 run domctl list
 run domctl destroy crasher
 
-if [ -x "$LAMINA_XENSTORED" ] && [ -S "$LAMINA_RUNDIR/xenstored/socket" ]; then
-	step "The store: Xen's own clients against lamina-xenstored"
-	export XENSTORED_PATH="$LAMINA_RUNDIR/xenstored/socket"
-	run xenstore-write /demo/greeting "hello from Domain-0"
-	run xenstore-read /demo/greeting
-	run xenstore-ls /demo
-fi
+# mkxml NAME CMDLINE [MEM_KIB] [EXTRA]: a domain config in the run directory.
+mkxml() {
+	cat >"$LAMINA_RUNDIR/$1.xml" <<XML
+<domain type='xen'><name>$1</name><memory unit='KiB'>${3:-16384}</memory><vcpu>1</vcpu>
+<os><type>xenpvh</type><kernel>$guest</kernel><cmdline>$2</cmdline></os>${4:-}</domain>
+XML
+	echo "$LAMINA_RUNDIR/$1.xml"
+}
+result() { domctl console --dump "$1" | grep '^Test result:' | tail -n 1; }
+
+step "Console, both ways: a guest echoes what Domain-0 types (console ring + lamina-consoled)"
+run domctl create "$(mkxml echo app=echo)"
+printf 'hello from Domain-0\nquit\n' | domctl console echo >/dev/null 2>&1 || true
+run domctl wait echo --timeout 20 || true
+domctl console --dump echo | tail -n 4
+
+step "Event channels and timers from inside a guest (2-level ABI, ring-3 upcalls)"
+run domctl create "$(mkxml events app=evtchn-test)"
+run domctl wait events --timeout 60 || true
+domctl console --dump events | tail -n 6
+run domctl create "$(mkxml sleeper "app=sleep ms=10 count=20")"
+run domctl wait sleeper --timeout 60 || true
+domctl console --dump sleeper | tail -n 3
+
+step "The store: a guest on its xenstore ring, Xen's own clients in Domain-0"
+export XENSTORED_PATH="$LAMINA_RUNDIR/xenstored/socket"
+run domctl create "$(mkxml storeguest app=store-test)"
+run domctl wait storeguest --timeout 60 || true
+echo "storeguest: $(result storeguest)"
+run xenstore-write /demo/greeting "hello from Domain-0"
+run xenstore-read /demo/greeting
+run domctl store ls /local/domain
+
+step "Block I/O: a guest writes, flushes and verifies its disk through blkfront -> lamina-blkback"
+truncate -s 64M "$LAMINA_RUNDIR/disk.img"
+run domctl create "$(mkxml disky "app=blk-verify blocks=512 seed=42" 16384 \
+	"<devices><disk type='file' device='disk'><source file='$LAMINA_RUNDIR/disk.img'/><target dev='xvda'/></disk></devices><on_poweroff>preserve</on_poweroff>")"
+run domctl wait disky --timeout 120 || true
+domctl console --dump disky | tail -n 5
+run domctl block-list disky
+run domctl stat disky
+run domctl destroy disky
+
+step "A live view, xentop-style"
+run domctl create "$(mkxml busy app=spin)"
+sleep 1
+run domctl top --batch --iterations 1
+run domctl destroy busy
 
 step "Done"
 [ $keep = 1 ] && echo "host left running: LAMINA_RUNDIR=$LAMINA_RUNDIR domctl host stop" || echo "stopping the host"

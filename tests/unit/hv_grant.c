@@ -666,6 +666,23 @@ static void test_ring_copies(void)
 	gt_teardown();
 }
 
+struct gt_drainer {
+	int fd;
+	atomic_bool stop;
+};
+
+/* A hostile client that keeps reading the kick eventfd it was given. */
+static void *gt_drain_main(void *arg)
+{
+	struct gt_drainer *dr = arg;
+	uint64_t v;
+
+	while (!atomic_load(&dr->stop))
+		if (read(dr->fd, &v, sizeof(v)) < 0)
+			sched_yield();
+	return NULL;
+}
+
 /* Producer indexes a hostile client may write: a full ring is fine, one past it (or one that runs
  * backwards) disconnects the ring, says why, and nothing more is served from it. */
 static void test_ring_hostile_index(void)
@@ -707,6 +724,22 @@ static void test_ring_hostile_index(void)
 	CU_ASSERT_EQUAL(r->rsp[3].id, 7u);
 	CU_ASSERT_EQUAL(t.d->gnt->pins_now, 0u);
 	gnt_ring_destroy(r);
+
+	/* A client draining "kick" cannot keep the worker from stopping (destroy must return). */
+	struct gt_drainer dr = {0};
+	pthread_t th;
+	r = gt_ring_new(16, 1000);
+	CU_ASSERT_FATAL(gnt_ring_start(r) == 0);
+	for (int i = 0; i < 2000 && atomic_load(&r->sleeps) == 0; i++)
+		usleep(1000);
+	dr.fd = dup(r->kick_fd); /* the client's own descriptor, as SCM_RIGHTS gives it */
+	CU_ASSERT_FATAL(dr.fd >= 0);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, gt_drain_main, &dr) == 0);
+	usleep(10000);
+	gnt_ring_destroy(r);
+	atomic_store(&dr.stop, true);
+	pthread_join(th, NULL);
+	close(dr.fd);
 	gt_teardown();
 }
 
