@@ -92,7 +92,7 @@ guest_tx() {
 	read -r pkts bytes usec < <(sed -n 's/pkts=\([0-9]*\) bytes=\([0-9]*\) usec=\([0-9]*\)/\1 \2 \3/p' "$LAMINA_RUNDIR/sink.out")
 	ip netns exec "$NS" domctl destroy $n >/dev/null 2>&1 || true
 	awk -v p="$pkts" -v u="$usec" -v s="$sent" -v l="$1" 'BEGIN { if (u == 0) u = 1;
-		printf "%d %d %.2f\n", p * l * 8 / u, p * 1e6 / u, s ? (s - p) * 100 / s : 0 }'
+		x = s ? (s - p) * 100 / s : 0; if (x < 0) x = 0; printf "%d %d %.2f\n", p * l * 8 / u, p * 1e6 / u, x }'
 }
 # guest_rx PAYLOAD: Domain-0 -> guest, measured in the guest: "mbps pps loss%"
 guest_rx() {
@@ -109,7 +109,7 @@ guest_rx() {
 	usec=$(echo "$out" | sed -n 's/.* usec=\([0-9]*\).*/\1/p')
 	ip netns exec "$NS" domctl destroy $n >/dev/null 2>&1 || true
 	awk -v p="$got" -v u="$usec" -v s="$sent" -v l="$1" 'BEGIN { if (u == 0) u = 1;
-		printf "%d %d %.2f\n", p * l * 8 / u, p * 1e6 / u, s ? (s - p) * 100 / s : 0 }'
+		x = s ? (s - p) * 100 / s : 0; if (x < 0) x = 0; printf "%d %d %.2f\n", p * l * 8 / u, p * 1e6 / u, x }'
 }
 read -r tx_small_mbps tx_small_pps tx_small_loss < <(guest_tx 22)
 read -r tx_big_mbps tx_big_pps tx_big_loss < <(guest_tx 1472)

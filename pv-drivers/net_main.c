@@ -77,7 +77,8 @@ static void netd_connect_ctl(struct netd *d)
 	/* The copy buffer belongs to the connection: a new one with each connection. */
 	if (ctl_gnt_buffer(&d->ctl.conn, NETBACK_BUF_SIZE, &d->buf) < 0 ||
 	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->ctl.conn.fd, &ev) < 0) {
-		be_log("netback: no grant-copy buffer: %s", d->ctl.conn.err);
+		if (!d->buf_warned++)
+			be_log("netback: no grant-copy buffer: %s (retrying quietly)", d->ctl.conn.err);
 		be_ctl_close(&d->ctl);
 		return;
 	}
@@ -159,7 +160,11 @@ static int netd_run(struct netd *d)
 	uint64_t now;
 
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, evs, NETD_MAX_EVENTS, NETD_SWEEP_MS);
+		int busy = 0, n;
+
+		for (struct netd_vif *v = d->vifs; v && !busy; v = v->next)
+			busy = v->busy && v->connected && !v->dead;
+		n = epoll_wait(d->epfd, evs, NETD_MAX_EVENTS, busy ? 0 : NETD_SWEEP_MS);
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -167,6 +172,10 @@ static int netd_run(struct netd *d)
 			netd_handle(d, &evs[i]);
 		if (d->xs)
 			netd_store_events(d);
+		/* Vifs that had more work than one turn's budget: round-robin, one turn each. */
+		for (struct netd_vif *v = d->vifs; v; v = v->next)
+			if (v->busy && v->connected && !v->dead)
+				netd_vif_service(d, v, NETD_W_SIGNAL);
 		netd_reap(d);
 		now = be_now_ns();
 		if (now - d->last_sweep_ns < (uint64_t)NETD_SWEEP_MS * 1000000ull)

@@ -12,6 +12,7 @@ static const char *const netback_drop_names[NETBACK_DROP_NR] = {
 	[NETBACK_DROP_EXTRA] = "extra",		[NETBACK_DROP_GRANT] = "grant",
 	[NETBACK_DROP_SPOOF] = "spoof",		[NETBACK_DROP_TAP] = "tap",
 	[NETBACK_DROP_RX_NOBUF] = "rx_nobuf",	[NETBACK_DROP_RX_GRANT] = "rx_grant",
+	[NETBACK_DROP_CSUM] = "csum",
 };
 
 const char *netback_drop_name(enum netback_drop d)
@@ -126,4 +127,49 @@ int netback_tx_mac_ok(const struct netback_vif *vif, const uint8_t *frame, size_
 	if (vif->allow_spoof)
 		return 0;
 	return memcmp(frame + 6, vif->mac, 6) == 0 ? 0 : -EPERM;
+}
+
+static uint32_t netback_sum16(uint32_t sum, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(p[len - 1] << 8);
+	return sum;
+}
+
+int netback_csum_fill(uint8_t *frame, size_t len)
+{
+	uint8_t *ip = frame + NETBACK_ETH_HLEN, *l4;
+	size_t ihl, tot, off;
+	uint32_t sum;
+
+	if (len < NETBACK_ETH_HLEN + 20 || frame[12] != 0x08 || frame[13] != 0x00 || (ip[0] >> 4) != 4)
+		return -EBADMSG;
+	ihl = (size_t)(ip[0] & 0xf) * 4;
+	tot = (size_t)(ip[2] << 8 | ip[3]);
+	if (ihl < 20 || tot < ihl || NETBACK_ETH_HLEN + tot > len || (ip[6] & 0x3f) || ip[7])
+		return -EBADMSG; /* fragments carry no L4 header to fill */
+	if (ip[9] == 6)
+		off = 16;
+	else if (ip[9] == 17)
+		off = 6;
+	else
+		return -EBADMSG;
+	if (tot - ihl < off + 2)
+		return -EBADMSG;
+	l4 = ip + ihl;
+	/* The guest left the pseudo-header sum in the field: summing the segment over it completes
+	 * the checksum, as hardware offload would. */
+	sum = netback_sum16(0, l4, tot - ihl);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	sum = (uint16_t)~sum;
+	if (ip[9] == 17 && sum == 0)
+		sum = 0xffff;
+	l4[off] = (uint8_t)(sum >> 8);
+	l4[off + 1] = (uint8_t)sum;
+	return 0;
 }

@@ -142,6 +142,11 @@ static int netback_tx_batch(struct netback_vif *vif, RING_IDX prod, unsigned max
 		if (!good[f]) {
 			netback_vif_drop(vif, NETBACK_DROP_GRANT, "grant copy failed");
 			st = NETIF_RSP_ERROR;
+		} else if ((c->frag[0].flags & NETTXF_csum_blank) &&
+			   (!vif->csum_offload || netback_csum_fill(frame, c->len) < 0)) {
+			netback_vif_drop(vif, NETBACK_DROP_CSUM,
+					 vif->csum_offload ? "checksum cannot be filled in" : "csum_blank without offload");
+			st = NETIF_RSP_ERROR;
 		} else if (netback_tx_mac_ok(vif, frame, c->len) < 0) {
 			netback_vif_drop(vif, NETBACK_DROP_SPOOF, "source MAC is not the vif's");
 			st = NETIF_RSP_DROPPED;

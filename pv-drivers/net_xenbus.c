@@ -175,7 +175,7 @@ static int netd_connect(struct netd *d, struct netd_vif *v)
 {
 	struct epoll_event etx = { .events = EPOLLIN, .data.ptr = &v->w_tx };
 	struct epoll_event erx = { .events = EPOLLIN, .data.ptr = &v->w_rx };
-	uint64_t tx_ref, rx_ref, port_tx, port_rx, copy = 0;
+	uint64_t tx_ref, rx_ref, port_tx, port_rx, copy = 0, no_csum = 0;
 	int rc;
 
 	if ((rc = netd_xs_read_uint(d, v->fe, "tx-ring-ref", UINT32_MAX, &tx_ref)) < 0 ||
@@ -206,6 +206,9 @@ static int netd_connect(struct netd *d, struct netd_vif *v)
 	netback_vif_init(&v->eng, v->domid, v->devid, v->mac, v->tx_ring, v->rx_ring, v->tap_fd, &netd_gnt_ops, v,
 			 d->buf);
 	v->eng.allow_spoof = v->allow_spoof;
+	/* Checksum offload is on unless the front-end turned it off (Xen's default). */
+	netd_xs_read_uint(d, v->fe, "feature-no-csum-offload", 1, &no_csum);
+	v->eng.csum_offload = no_csum == 0;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, v->tx_ch.event_fd, &etx) < 0 ||
 	    (v->split && epoll_ctl(d->epfd, EPOLL_CTL_ADD, v->rx_ch.event_fd, &erx) < 0)) {
 		rc = -errno;
@@ -235,10 +238,15 @@ void netd_vif_service(struct netd *d, struct netd_vif *v, enum netd_watch_kind w
 	/* One port without split channels: a kick may mean either ring. The sweep serves both. */
 	tx = why == NETD_W_TX || why == NETD_W_SIGNAL || !v->split;
 	rx = why != NETD_W_TX || !v->split;
-	if (tx)
-		rc = netback_vif_tx(&v->eng, 1024);
-	if (rc >= 0 && rx)
-		rc = netback_vif_rx(&v->eng, 1024);
+	v->busy = 0;
+	if (tx) {
+		rc = netback_vif_tx(&v->eng, NETD_BUDGET);
+		v->busy |= rc == NETD_BUDGET; /* not re-armed (req_event): the loop comes back */
+	}
+	if (rc >= 0 && rx) {
+		rc = netback_vif_rx(&v->eng, NETD_BUDGET);
+		v->busy |= rc == NETD_BUDGET;
+	}
 	if (rc == -EPROTO) {
 		snprintf(reason, sizeof(reason), "ring broken: %s", v->eng.why);
 		netd_xs_printf(d, v->be, "error", "%s", reason);

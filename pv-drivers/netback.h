@@ -36,6 +36,7 @@ enum netback_drop {
 	NETBACK_DROP_TAP,	 /* the tap refused the write */
 	NETBACK_DROP_RX_NOBUF,	 /* a frame for the guest with no rx buffer posted in time */
 	NETBACK_DROP_RX_GRANT,	 /* an rx buffer reference that was not granted */
+	NETBACK_DROP_CSUM,	 /* csum_blank from a front-end without checksum offload, or unfillable */
 	NETBACK_DROP_NR
 };
 
@@ -68,6 +69,7 @@ struct netback_vif {
 	uint32_t domid, devid;
 	uint8_t mac[6];
 	bool allow_spoof;
+	bool csum_offload; /* the front-end may send csum_blank frames (no feature-no-csum-offload) */
 	bool connected;
 	char why[96]; /* the reason of a disconnect */
 	int tap_fd;   /* non-blocking tap, IFF_NO_PI; -1 when none */
@@ -92,6 +94,10 @@ int netback_tx_parse(const struct netif_tx_request *reqs, unsigned n, struct net
 /* 0 if the frame may leave this vif: its source MAC is the vif's, or spoofing is allowed. */
 int netback_tx_mac_ok(const struct netback_vif *vif, const uint8_t *frame, size_t len);
 const char *netback_drop_name(enum netback_drop d);
+/* Complete the TCP or UDP checksum of an IPv4 frame the guest sent with NETTXF_csum_blank (the
+ * field holds the pseudo-header sum, as with offload). 0, or -EBADMSG for a frame it cannot be
+ * filled in (not IPv4 TCP/UDP, lengths out of the frame). */
+int netback_csum_fill(uint8_t *frame, size_t len);
 
 /* ---- net_vif.c: the vif engine ---- */
 

@@ -11,6 +11,7 @@
 
 #define NETD_PATH_MAX 128
 #define NETD_SWEEP_MS 250
+#define NETD_BUDGET 256 /* frames per vif and direction before the others get a turn */
 #define NETD_RX_STALL_MS 500 /* a guest with no rx buffer for this long loses what waits */
 #define NETD_BACKEND_ROOT "/local/domain/0/backend/vif"
 #define NETD_DEFAULT_BRIDGE "lambr0"
@@ -40,6 +41,7 @@ struct netd_vif {
 	struct ctl_evtchn tx_ch, rx_ch; /* the same port twice without split event channels */
 	int split;
 	int connected;
+	int busy; /* the last service used its whole budget: serve again without waiting */
 	struct netback_vif eng;
 	int dead;
 	uint64_t stats_ns;
@@ -51,6 +53,7 @@ struct netd {
 	struct xs_client *xs;
 	int epfd, sigfd;
 	int stop;
+	int buf_warned; /* the copy-buffer failure is logged once, not at every retry */
 	uint8_t *buf; /* the grant-copy buffer shared with lamina-hv (NETBACK_BUF_SIZE) */
 	struct netd_vif *vifs;
 	struct netd_watch w_signal, w_ctl, w_store;

@@ -17,7 +17,7 @@ const struct app app_table[] = {
     {"console-flood", app_console_flood, "bytes=N: patterned lines to the console as fast as it can"},
     {"store-test", app_store_test, "xenbus: own subtree, permissions, watches, transactions [other=D wait-dom0=1]"},
     {"store-load", app_store_load, "ops=N kind=read|write|watch: timed store requests over the ring"},
-    {"grant-test", app_grant_test, "grants pages to Domain-0 for tests/gnt_client; mode=full|hold|bench [pages=N]"},
+    {"grant-test", app_grant_test, "grants pages to Domain-0 for tests/gnt_client; mode=full|hold|bench|g2g-grant|g2g-map [pages=N]"},
     {"blk-verify", app_blk_verify, "blkfront: checksummed blocks written, flushed, read back; mode=full|check|loop blocks=N seed=S"},
     {"blk-bench", app_blk_bench, "blkfront: 4 KiB random QD1/QD32, 1 MiB sequential; BENCH lines [ms=N persistent=0|1]"},
     {"net-echo", app_net_echo, "ip=A.B.C.D/N [secs=N] [ping=A.B.C.D count=N]: answers ARP, ping, UDP echo on the first vif"},

@@ -1,7 +1,7 @@
 /* app=net-echo: a network endpoint on the first vif. ip=A.B.C.D/N (required); answers ARP, ping and
  * UDP echo (port 7) for secs=N seconds (default 600) or until the vif is detached; wait=N waits up
- * to N s for a vif to be hot-plugged; ping=A.B.C.D pings that address count=N times (default 5)
- * and fails unless every ping is answered; spoof=1 and hostile=size|grant|chain|runaway make it a
+ * to N s for a vif to be hot-plugged; ping=A.B.C.D pings that address count=N times (default 5),
+ * after serving delay=N seconds first, and fails unless every ping is answered; spoof=1 and hostile=size|grant|chain|runaway make it a
  * misbehaving front-end for the back-end's tests. */
 #include "net_app.h"
 
@@ -181,6 +181,7 @@ void app_net_echo(struct kernel *k, struct app_result *res)
 			app_set(res, APP_ERROR, "bad ping=A.B.C.D or count=N");
 			return;
 		}
+		ne_serve(ne, time_now_ns(&k->time) + kernel_cmdline_u64(k, "delay", 0) * 1000000000ull, 0);
 		for (i = 0; i < count; i++) {
 			uint64_t t0 = time_now_ns(&k->time), deadline = t0 + 2000000000ull;
 			unsigned before = ne->replies;

@@ -170,6 +170,45 @@ static void test_mac_rule(void)
 	CU_ASSERT_EQUAL(netback_tx_mac_ok(&vif, frame, 10), -EBADMSG);
 }
 
+/* A UDP frame whose checksum field holds the pseudo-header sum (as a guest with offload sends
+ * it): filled in, it verifies; non-IP, fragments and bad lengths are refused. */
+static void test_csum_fill(void)
+{
+	uint8_t f[NET_FRAME_MAX], ph[12];
+	size_t len = NET_ETH_HLEN + NET_IP_HLEN + NET_UDP_HLEN + 100, i;
+	uint8_t *ip = f + NET_ETH_HLEN, *u = ip + NET_IP_HLEN;
+
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	net_put16(ip + 2, (uint16_t)(len - NET_ETH_HLEN));
+	ip[8] = 64;
+	ip[9] = NET_PROTO_UDP;
+	net_put32(ip + 12, IP4(10, 0, 0, 1));
+	net_put32(ip + 16, IP4(10, 0, 0, 2));
+	net_put16(u, 1000);
+	net_put16(u + 2, 2000);
+	net_put16(u + 4, NET_UDP_HLEN + 100);
+	for (i = 0; i < 100; i++)
+		u[8 + i] = (uint8_t)(i * 3);
+	memcpy(ph, ip + 12, 8);
+	ph[8] = 0;
+	ph[9] = NET_PROTO_UDP;
+	net_put16(ph + 10, NET_UDP_HLEN + 100);
+	net_put16(u + 6, (uint16_t)~net_csum_fold(net_csum_add(0, ph, 12))); /* the partial sum */
+	CU_ASSERT_EQUAL(netback_csum_fill(f, len), 0);
+	CU_ASSERT_EQUAL(net_csum_fold(net_csum_add(net_csum_add(0, ph, 12), u, NET_UDP_HLEN + 100)), 0);
+	CU_ASSERT_EQUAL(netback_csum_fill(f, len - 10), -EBADMSG); /* IP length past the frame */
+	ip[6] = 0x20;							     /* a fragment */
+	CU_ASSERT_EQUAL(netback_csum_fill(f, len), -EBADMSG);
+	ip[6] = 0;
+	ip[9] = 1;
+	CU_ASSERT_EQUAL(netback_csum_fill(f, len), -EBADMSG);
+	f[12] = 0x86;
+	CU_ASSERT_EQUAL(netback_csum_fill(f, len), -EBADMSG);
+	CU_ASSERT_EQUAL(netback_csum_fill(f, 20), -EBADMSG);
+}
+
 /* ---- taps on a bridge in this test's own network namespace ---- */
 
 static int sh(const char *cmd)
@@ -336,6 +375,12 @@ static void test_hostile_drops(void)
 	CU_ASSERT_EQUAL(fa->last_tx_status, NETIF_RSP_ERROR);
 	CU_ASSERT_EQUAL(fa->vif.st.tx_frames, tx);
 	CU_ASSERT(fa->vif.connected);
+	/* csum_blank from a front-end that turned checksum offload off: dropped. */
+	fa->vif.csum_offload = false;
+	r[0] = treq(61, 1, 0, 60, NETTXF_csum_blank);
+	nf_tx_raw(fa, r, 1);
+	PUMP_UNTIL(fa->tx_inflight == 0, 1000);
+	CU_ASSERT_EQUAL(fa->vif.st.drop[NETBACK_DROP_CSUM], 1);
 	/* Rx buffers that were not granted: answered with errors, counted. */
 	fa->granted[NF_RX_BASE + 0] = false;
 	fa->granted[NF_RX_BASE + 1] = false;
@@ -483,6 +528,7 @@ int main(void)
 	CU_add_test(s, "tx chains: bad", test_parse_bad);
 	CU_add_test(s, "tx chains: random", test_parse_random);
 	CU_add_test(s, "source MAC rule", test_mac_rule);
+	CU_add_test(s, "checksum completion", test_csum_fill);
 	CU_add_test(s, "host <-> guest UDP echo through a tap", test_host_udp_echo);
 	CU_add_test(s, "guest pings host and guest", test_guest_pings);
 	CU_add_test(s, "MAC spoofing refused", test_spoof);
