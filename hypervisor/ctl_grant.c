@@ -287,6 +287,7 @@ int ctl_op_gnt_copy(struct ctl_server *s, struct ctl_conn *c, const struct lamin
 	struct lamina_ctl_gnt_status *rep = out;
 	struct ctl_gnt_conn *gc = ctl_gnt_conn_find(s, c, false);
 	const struct lamina_ctl_gnt_copy *r = req;
+	struct gnt_copy_run run = {0};
 	struct grant_table *t = NULL;
 	uint32_t count, last_domid = UINT32_MAX;
 
@@ -302,11 +303,14 @@ int ctl_op_gnt_copy(struct ctl_server *s, struct ctl_conn *c, const struct lamin
 
 		memcpy(&sg, &r->seg[i], sizeof(sg)); /* each segment read once */
 		if (sg.domid != last_domid) {
+			gnttab_copy_run_end(&run); /* one lock hold per run of one table's segments */
 			t = ctl_gnt_table(s, sg.domid);
 			last_domid = sg.domid;
+			gnttab_copy_run_begin(&run, t);
 		}
-		rep->status[i] = gnt_seg_copy(t, &sg, gc->buf, gc->buf_size); /* shared with the ring */
+		rep->status[i] = gnt_seg_copy(&run, &sg, gc->buf, gc->buf_size); /* shared with the ring */
 	}
+	gnttab_copy_run_end(&run);
 	*out_len = sizeof(*rep);
 	return 0;
 }

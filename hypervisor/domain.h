@@ -23,6 +23,7 @@
 struct domain;
 struct vcpu;
 struct grant_table;
+struct gnt_maptrack;
 
 /* What a vCPU's control registers were at the current exit: the guest-memory walker needs them. */
 struct vcpu_sysregs {
@@ -53,6 +54,9 @@ struct domain_ops {
 	void (*yield)(struct vcpu *v);
 	/* Back a guest frame outside RAM with a hypervisor page (shared_info at a hole GFN). */
 	int (*map_page)(struct domain *d, uint64_t gfn, void *page);
+	/* Foreign map slot idx (gnt_map.c's handle): back gfn with page (another domain's granted
+	 * frame, read-only when ro), or remove the slot when page is NULL. */
+	int (*map_foreign)(struct domain *d, unsigned idx, uint64_t gfn, void *page, bool ro);
 	/* A simultaneous (guest TSC, CLOCK_MONOTONIC ns) pair for v, for the pvclock. */
 	int (*read_tsc)(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
 	/* A rate-limited line in the daemon log, prefixed with the domain. */
@@ -140,6 +144,7 @@ struct domain {
 	pthread_mutex_t console_lock; /* guards console_prod_seen */
 
 	struct grant_table *gnt; /* grant_table.c: NULL before gnttab_domain_init, after _fini */
+	struct gnt_maptrack *maptrack; /* gnt_map.c: other domains' grants this one maps; lazy */
 };
 
 /* special.c: the special region. special_init needs d->ops->map_page and (for the ports)

@@ -35,16 +35,14 @@ static uint64_t gnt_ring_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int gnt_seg_copy(struct grant_table *t, const struct lamina_ctl_gnt_copy_seg *sg, uint8_t *buf,
+int gnt_seg_copy(struct gnt_copy_run *run, const struct lamina_ctl_gnt_copy_seg *sg, uint8_t *buf,
 		 uint64_t buf_size)
 {
 	if ((uint32_t)sg->offset + sg->len > GMEM_PAGE_SIZE || sg->buf_offset > buf_size ||
 	    sg->len > buf_size - sg->buf_offset || (sg->flags & ~LAMINA_GNT_TO_GUEST))
 		return GNTST_bad_copy_arg;
-	if (!t)
-		return GNTST_bad_domain;
-	return gnttab_copy_buf(t, sg->ref, sg->offset, sg->len, GNT_RING_DOM0, buf + sg->buf_offset,
-			       sg->flags & LAMINA_GNT_TO_GUEST);
+	return gnttab_copy_run_buf(run, sg->ref, sg->offset, sg->len, GNT_RING_DOM0, buf + sg->buf_offset,
+				   sg->flags & LAMINA_GNT_TO_GUEST);
 }
 
 static void gnt_ring_signal(int fd)
@@ -160,6 +158,7 @@ static void gnt_ring_push(struct gnt_ring *r)
 int gnt_ring_poll(struct gnt_ring *r)
 {
 	const uint32_t mask = r->info.slots - 1;
+	struct gnt_copy_run run = {0};
 	struct grant_table *t = NULL;
 	uint32_t prod, last_domid = UINT32_MAX;
 	int n = 0;
@@ -178,21 +177,25 @@ int gnt_ring_poll(struct gnt_ring *r)
 		memcpy(&q, &r->req[r->req_cons & mask], sizeof(q)); /* the only read of the slot */
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);	    /* q is never re-read from the ring */
 		if (q.seg.domid != last_domid) {
+			/* A run of one table's segments holds its lock once (gnttab_copy_run_*). */
+			gnttab_copy_run_end(&run);
 			if (t)
 				gnttab_put(t);
 			t = q.seg.domid == GNT_RING_DOM0 || q.seg.domid >= DOMID_FIRST_RESERVED
 				? NULL
 				: r->cfg.lookup(r->cfg.lookup_arg, q.seg.domid);
 			last_domid = q.seg.domid;
+			gnttab_copy_run_begin(&run, t);
 		}
 		a.id = q.id;
-		a.status = gnt_seg_copy(t, &q.seg, r->buf, r->info.buf_size);
+		a.status = gnt_seg_copy(&run, &q.seg, r->buf, r->info.buf_size);
 		memcpy(&r->rsp[r->rsp_pvt & mask], &a, sizeof(a));
 		r->req_cons++;
 		r->rsp_pvt++;
 		if (++n % GNT_RING_PUSH_EVERY == 0)
-			gnt_ring_push(r);
+			gnt_ring_push(r); /* the lock stays held: pushing takes no table lock */
 	}
+	gnttab_copy_run_end(&run);
 	if (t)
 		gnttab_put(t);
 	gnt_ring_push(r);

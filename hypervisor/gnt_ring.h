@@ -53,9 +53,11 @@ struct gnt_ring {
 	_Atomic uint64_t segs, sleeps, notifies;
 };
 
-/* One GNT_COPY segment against table t (NULL: the domain is gone), with buf/buf_size the copy
- * buffer: the argument checks and the copy both GNT_COPY and the ring use. Returns GNTST_*. */
-int gnt_seg_copy(struct grant_table *t, const struct lamina_ctl_gnt_copy_seg *sg, uint8_t *buf,
+/* One GNT_COPY segment within a copy run of its domain's table (gnttab_copy_run_begin; a run of
+ * NULL: the domain is gone), with buf/buf_size the copy buffer: the argument checks and the copy
+ * both GNT_COPY and the ring use. Returns GNTST_*. */
+struct gnt_copy_run;
+int gnt_seg_copy(struct gnt_copy_run *run, const struct lamina_ctl_gnt_copy_seg *sg, uint8_t *buf,
 		 uint64_t buf_size);
 
 /* Validates cfg, creates the sealed memfd and the two eventfds, maps the ring. */

@@ -9,6 +9,9 @@
 #include "grant_table.h"
 
 /* Flags and domid of an entry read together, as one 32-bit word (little-endian: flags low). */
+/* Every frame a table may grow to must be placeable next to the special pages and shared_info. */
+_Static_assert(GMEM_MAX_EXTRA >= LAMINA_SPECIAL_COUNT + 1 + GNT_LIMIT_FRAMES, "extra-page table too small");
+
 #define GNT_COMBO(flags, domid) ((uint32_t)(flags) | ((uint32_t)(domid) << 16))
 
 int gnttab_domain_init(struct domain *d)
@@ -378,17 +381,51 @@ out:
 	return st;
 }
 
-/* One lock hold for pin, copy and unpin: this is Domain-0's hot path, and a page copy is short. */
-int gnttab_copy_buf(struct grant_table *t, uint32_t ref, uint16_t offset, uint16_t len, uint16_t user,
-		    uint8_t *buf, bool to_guest)
+/* A run of Domain-0 copies holds the table lock once: each segment still pins (with every check
+ * and the GTF_reading/GTF_writing flags the guest sees), copies and unpins, but the mutex and the
+ * counters are paid once per run instead of once per segment. */
+void gnttab_copy_run_begin(struct gnt_copy_run *run, struct grant_table *t)
 {
+	run->t = t;
+	run->ok = 0;
+	run->fail = 0;
+	run->held = 0;
+	if (t)
+		pthread_mutex_lock(&t->lock);
+}
+
+void gnttab_copy_run_end(struct gnt_copy_run *run)
+{
+	struct grant_table *t = run->t;
+
+	if (!t)
+		return;
+	pthread_mutex_unlock(&t->lock);
+	if (run->ok)
+		atomic_fetch_add_explicit(&t->copies, run->ok, memory_order_relaxed);
+	if (run->fail)
+		atomic_fetch_add_explicit(&t->copy_fail, run->fail, memory_order_relaxed);
+	run->t = NULL;
+}
+
+int gnttab_copy_run_buf(struct gnt_copy_run *run, uint32_t ref, uint16_t offset, uint16_t len, uint16_t user,
+			uint8_t *buf, bool to_guest)
+{
+	struct grant_table *t = run->t;
 	uint64_t gfn;
 	uint8_t *p;
 	int st;
 
 	if ((uint32_t)offset + len > GMEM_PAGE_SIZE)
 		return GNTST_bad_copy_arg;
-	pthread_mutex_lock(&t->lock);
+	if (!t)
+		return GNTST_bad_domain;
+	if (++run->held > GNT_COPY_RUN_MAX) {
+		/* Let the control thread and guest copies of this table in now and then. */
+		pthread_mutex_unlock(&t->lock);
+		pthread_mutex_lock(&t->lock);
+		run->held = 1;
+	}
 	st = gnttab_pin_locked(t, ref, user, !to_guest, false, &gfn);
 	if (st == GNTST_okay) {
 		p = t->ram + gfn * GMEM_PAGE_SIZE + offset;
@@ -397,8 +434,23 @@ int gnttab_copy_buf(struct grant_table *t, uint32_t ref, uint16_t offset, uint16
 		else
 			memcpy(buf, p, len);
 		gnttab_unpin_locked(t, ref, !to_guest);
+		run->ok++;
+	} else {
+		run->fail++;
 	}
-	pthread_mutex_unlock(&t->lock);
-	atomic_fetch_add_explicit(st == GNTST_okay ? &t->copies : &t->copy_fail, 1, memory_order_relaxed);
+	return st;
+}
+
+int gnttab_copy_buf(struct grant_table *t, uint32_t ref, uint16_t offset, uint16_t len, uint16_t user,
+		    uint8_t *buf, bool to_guest)
+{
+	struct gnt_copy_run run;
+	int st;
+
+	if ((uint32_t)offset + len > GMEM_PAGE_SIZE)
+		return GNTST_bad_copy_arg;
+	gnttab_copy_run_begin(&run, t);
+	st = gnttab_copy_run_buf(&run, ref, offset, len, user, buf, to_guest);
+	gnttab_copy_run_end(&run);
 	return st;
 }

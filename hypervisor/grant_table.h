@@ -19,8 +19,8 @@ _Static_assert(offsetof(grant_entry_v1_t, frame) == 4, "grant_entry_v1.frame at 
 
 #define GNT_ENTRIES_PER_FRAME (GMEM_PAGE_SIZE / sizeof(grant_entry_v1_t))
 /* Defaults as Xen's: 32 grant frames (max_grant_frames) and 1024 maptrack frames of 256 entries
- * (Xen limits the mapping domain; Lamina's only mapper is Domain-0, so the limit is per granting
- * domain: how many Domain-0 maps of its grants may exist at once). */
+ * (Xen limits the mapping domain; here it limits Domain-0 maps of this domain's grants, and also
+ * caps this domain's own maps of other guests' grants, gnt_map.c). */
 #define GNT_DEFAULT_MAX_FRAMES 32u
 #define GNT_DEFAULT_MAX_MAPTRACK (1024u * 256u)
 /* Hard ceilings a toolstack may raise the limits to. */
@@ -97,6 +97,21 @@ int gnttab_copy_one(struct gnt_copy_side *src, struct gnt_copy_side *dst, uint16
 /* One side that is a caller-provided host buffer (Domain-0's copy buffer). to_guest: buf -> grant. */
 int gnttab_copy_buf(struct grant_table *t, uint32_t ref, uint16_t offset, uint16_t len, uint16_t user,
 		    uint8_t *buf, bool to_guest);
+
+/* A run of gnttab_copy_buf-like copies against one table t (NULL: every copy is GNTST_bad_domain)
+ * under one hold of its lock: begin, any number of gnttab_copy_run_buf (same checks, pins and
+ * statuses as gnttab_copy_buf), end. The lock is dropped and retaken every GNT_COPY_RUN_MAX
+ * segments. Nothing else may take t->lock on this thread in between. */
+#define GNT_COPY_RUN_MAX 64u
+struct gnt_copy_run {
+	struct grant_table *t;
+	uint64_t ok, fail; /* added to t's counters at the end */
+	unsigned held;	   /* segments since the lock was taken */
+};
+void gnttab_copy_run_begin(struct gnt_copy_run *run, struct grant_table *t);
+int gnttab_copy_run_buf(struct gnt_copy_run *run, uint32_t ref, uint16_t offset, uint16_t len, uint16_t user,
+			uint8_t *buf, bool to_guest);
+void gnttab_copy_run_end(struct gnt_copy_run *run);
 
 /* hc_grant.c: grant_table_op(cmd, uop, count). */
 long hc_grant_table_op(struct vcpu *v, const uint64_t arg[5]);

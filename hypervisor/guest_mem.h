@@ -10,7 +10,9 @@
 struct vcpu;
 
 #define GMEM_PAGE_SIZE 4096ull
-#define GMEM_MAX_EXTRA 32
+/* Hypervisor pages a domain may place outside RAM: the special pages, shared_info and up to 64
+ * grant frames (GNT_LIMIT_FRAMES), with room to spare; grant_table.c asserts they all fit. */
+#define GMEM_MAX_EXTRA 72
 
 /* A hypervisor-owned page placed at a guest frame outside RAM (shared_info, later grant frames). */
 struct gmem_extra {

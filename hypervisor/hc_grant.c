@@ -1,6 +1,7 @@
-/* grant_table_op: a guest's own grant table (setup, size, version) and copies through its own or
- * other guests' grants. One row per GNTTABOP_*; batched ops copy each element in once and write
- * back only its status. */
+/* grant_table_op: a guest's own grant table (setup, size, version), copies through its own or
+ * other guests' grants and maps of other guests' grants. One row per GNTTABOP_*; batched ops copy
+ * each element in once and write back only its results. */
+#include "gnt_map.h"
 #include "grant_table.h"
 #include "hc_handlers.h"
 
@@ -190,8 +191,8 @@ static long hc_gnt_copy(struct vcpu *v, uint64_t uop, uint32_t count)
 	return 0;
 }
 
-/* Guests do not map other guests' grants on Lamina (back-ends run in Domain-0): each op is
- * answered as Xen answers a mapping its security policy denies. */
+/* Maps of other guests' grants into this guest's physical space (gnt_map.c); each element is
+ * copied in once and answered with its own status, handle and bus address. */
 static long hc_gnt_map(struct vcpu *v, uint64_t uop, uint32_t count)
 {
 	if (count > HC_GNT_BATCH_MAX)
@@ -199,22 +200,26 @@ static long hc_gnt_map(struct vcpu *v, uint64_t uop, uint32_t count)
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t gva = uop + (uint64_t)i * sizeof(struct gnttab_map_grant_ref);
 		struct gnttab_map_grant_ref op;
+		uint32_t handle;
+		uint64_t bus;
 		long rc = hc_copy_in(v, &op, gva, sizeof(op));
 
 		if (rc)
 			return rc;
-		op.status = !(op.flags & (GNTMAP_device_map | GNTMAP_host_map)) ? GNTST_bad_gntref
-			    : op.dom >= DOMID_FIRST_RESERVED			? GNTST_bad_domain
-										: GNTST_permission_denied;
-		op.handle = ~0u;
+		op.status = (int16_t)gnt_map_grant(v->d, &op, &handle, &bus);
+		op.handle = handle;
+		op.dev_bus_addr = bus;
 		rc = hc_copy_out(v, gva, &op, sizeof(op));
-		if (rc)
+		if (rc) {
+			/* The guest cannot learn the handle: undo the map rather than leak it. */
+			if (op.status == GNTST_okay)
+				gnt_map_unmap(v->d, handle, op.host_addr);
 			return rc;
+		}
 	}
 	return 0;
 }
 
-/* No guest holds a mapping, so no handle is valid. */
 static long hc_gnt_unmap(struct vcpu *v, uint64_t uop, uint32_t count)
 {
 	if (count > HC_GNT_BATCH_MAX)
@@ -227,7 +232,7 @@ static long hc_gnt_unmap(struct vcpu *v, uint64_t uop, uint32_t count)
 		if (rc)
 			return rc;
 		rc = hc_gnt_status_out(v, gva + offsetof(struct gnttab_unmap_grant_ref, status),
-				       GNTST_bad_handle);
+				       (int16_t)gnt_map_unmap(v->d, op.handle, op.host_addr));
 		if (rc)
 			return rc;
 	}

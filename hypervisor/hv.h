@@ -22,6 +22,12 @@
 struct hv;
 
 /* A domain as the daemon holds it; struct domain is what the hypercall layer sees. */
+/* Restart-rate limit: more than max restarts (1..HV_RESTART_HIST, 0: no limit) within the window
+ * and a restart action becomes preserve. $LAMINA_HV_RESTART_LIMIT="N/SECONDS" sets it. */
+#define HV_RESTART_HIST 32u
+#define HV_RESTART_MAX_DEFAULT 10u
+#define HV_RESTART_WINDOW_DEFAULT_S 60u
+
 struct hv_domain {
 	struct domain d;
 	struct hv *hv;
@@ -29,6 +35,11 @@ struct hv_domain {
 	struct hv_domain *reap_next; /* reaper queue */
 	int console_fd;
 	uint32_t restarts;
+	/* When the last restarts happened (ring, CLOCK_MONOTONIC ns), carried to each new incarnation:
+	 * more than hv->restart_max within hv->restart_window_ns stops a restart loop. */
+	uint64_t restart_ns[HV_RESTART_HIST];
+	unsigned restart_pos;
+	bool restart_loop; /* a restart was refused as a loop: the domain was left preserved */
 	uint8_t action_taken; /* the on_* action applied last, HV_ACTION_NONE before */
 	bool action_pending;  /* stopped, action not yet run (d.lock) */
 	bool si_ready;	      /* shared_info_init done */
@@ -94,6 +105,8 @@ struct hv {
 	struct domain *dom0;
 
 	bool debug; /* $LAMINA_HV_DEBUG: per-step create timing in the log */
+	unsigned restart_max;	    /* see HV_RESTART_HIST */
+	uint64_t restart_window_ns;
 	_Atomic uint64_t last_create_ns; /* CLOCK_MONOTONIC of the last create's start (reaper) */
 	struct hv_tombstone tomb[HV_TOMBSTONES]; /* ring, newest at tomb_next - 1 */
 	unsigned tomb_next;
@@ -136,6 +149,9 @@ void hv_domain_free(struct hv_domain *hd); /* reaper: join, close, free */
 /* hv_actions.c: the on_* actions, run on the main loop. */
 void hv_domain_run_action(struct hv_domain *hd);
 int hv_domain_coredump(struct hv_domain *hd);
+/* "N/SECONDS" (N 0..HV_RESTART_HIST, 0: no limit; SECONDS 1..86400) or NULL/empty for the
+ * defaults; anything malformed gives the defaults too. Returns 0 or -EINVAL (defaults set). */
+int hv_restart_limit_parse(const char *s, unsigned *max, uint64_t *window_ns);
 
 /* hv_actions.c: the domain_ops the hypercall layer calls. */
 extern const struct domain_ops hv_domain_ops;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +60,62 @@ int hv_domain_coredump(struct hv_domain *hd)
 	return rc;
 }
 
+int hv_restart_limit_parse(const char *s, unsigned *max, uint64_t *window_ns)
+{
+	unsigned long n, secs;
+	char *end;
+
+	*max = HV_RESTART_MAX_DEFAULT;
+	*window_ns = HV_RESTART_WINDOW_DEFAULT_S * 1000000000ull;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || n > HV_RESTART_HIST)
+		return -EINVAL;
+	if (n == 0 && *end == '\0') {
+		*max = 0;
+		return 0;
+	}
+	if (*end != '/')
+		return -EINVAL;
+	s = end + 1;
+	secs = strtoul(s, &end, 10);
+	if (errno || end == s || *end || secs == 0 || secs > 86400)
+		return -EINVAL;
+	*max = (unsigned)n;
+	*window_ns = secs * 1000000000ull;
+	return 0;
+}
+
+/* Records a restart about to happen, or refuses it (false) when it would be more than
+ * hv->restart_max within hv->restart_window_ns: the oldest of the last max restarts is the one
+ * the ring slot about to be overwritten holds. */
+static bool hv_restart_allowed(struct hv_domain *hd)
+{
+	struct hv *hv = hd->hv;
+	unsigned max = hv->restart_max > HV_RESTART_HIST ? HV_RESTART_HIST : hv->restart_max;
+	uint64_t now = domain_mono_ns(), oldest;
+	unsigned slot;
+
+	if (max == 0)
+		return true;
+	slot = hd->restart_pos % max;
+	oldest = hd->restart_ns[slot];
+	if (oldest && now - oldest < hv->restart_window_ns)
+		return false;
+	hd->restart_ns[slot] = now;
+	hd->restart_pos = slot + 1;
+	return true;
+}
+
+/* A new incarnation inherits the restart history of the one it replaces. */
+static void hv_restart_inherit(struct hv_domain *nhd, const struct hv_domain *hd)
+{
+	memcpy(nhd->restart_ns, hd->restart_ns, sizeof(nhd->restart_ns));
+	nhd->restart_pos = hd->restart_pos;
+}
+
 static void hv_notify_stopped(struct hv_domain *hd)
 {
 	if (hd->hv->on_stop)
@@ -100,6 +157,7 @@ static void hv_act_restart(struct hv_domain *hd)
 			hv->on_stop(hv->on_stop_arg, hd, true, hd->action_taken);
 		hv_emit(hv, LAMINA_EV_DESTROYED, hd);
 	} else {
+		hv_restart_inherit(nhd, hd);
 		hv_log(&hv->log, "dom%u %s: restarted (%u)", hd->d.domid, cfg.name, nhd->restarts);
 		hv_emit(hv, LAMINA_EV_RESTARTED, nhd);
 	}
@@ -141,6 +199,7 @@ static void hv_act_rename_restart(struct hv_domain *hd)
 		hv_log(&hv->log, "%s: rename-restart could not start the new domain: %s", cfg.name,
 		       strerror(-rc));
 	else {
+		hv_restart_inherit(nhd, hd);
 		hv_log(&hv->log, "dom%u %s: started by rename-restart", domid, cfg.name);
 		hv_emit(hv, LAMINA_EV_CREATED, nhd);
 	}
@@ -206,6 +265,18 @@ void hv_domain_run_action(struct hv_domain *hd)
 	}
 	if (act > LAMINA_ACT_COREDUMP_RESTART)
 		act = LAMINA_ACT_DESTROY;
+	if ((act == LAMINA_ACT_RESTART || act == LAMINA_ACT_RENAME_RESTART || act == LAMINA_ACT_COREDUMP_RESTART) &&
+	    !hv_restart_allowed(hd)) {
+		hv_log(&hd->hv->log,
+		       "dom%u %s: restart loop: more than %u restarts within %llu s; left %s and preserved "
+		       "instead of %s (destroy it when done)",
+		       d->domid, d->cfg.name, hd->hv->restart_max,
+		       (unsigned long long)(hd->hv->restart_window_ns / 1000000000ull), d->state == LAMINA_DOM_CRASHED ? "crashed" : "shut down", hv_action_names[act]);
+		if (act == LAMINA_ACT_COREDUMP_RESTART)
+			hv_domain_coredump(hd);
+		hd->restart_loop = true;
+		act = LAMINA_ACT_PRESERVE;
+	}
 	hd->action_taken = act;
 	hv_emit(hd->hv, LAMINA_EV_STOPPED, hd);
 	hv_log(&hd->hv->log, "dom%u %s: %s (reason %s), action %s", d->domid, d->cfg.name,
@@ -271,6 +342,11 @@ static int hv_op_map_page(struct domain *d, uint64_t gfn, void *page)
 	return hv_domain_of(d)->hv->rops->map_page(d, gfn, page);
 }
 
+static int hv_op_map_foreign(struct domain *d, unsigned idx, uint64_t gfn, void *page, bool ro)
+{
+	return hv_domain_of(d)->hv->rops->map_foreign(d, idx, gfn, page, ro);
+}
+
 static int hv_op_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns)
 {
 	return hv_domain_of(v->d)->hv->rops->read_tsc(v, guest_tsc, mono_ns);
@@ -298,6 +374,7 @@ const struct domain_ops hv_domain_ops = {
     .upcall = hv_op_upcall,
     .yield = hv_op_yield,
     .map_page = hv_op_map_page,
+    .map_foreign = hv_op_map_foreign,
     .read_tsc = hv_op_read_tsc,
     .log = hv_op_log,
 };

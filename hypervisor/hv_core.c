@@ -39,6 +39,27 @@ static void hv_reaper_settle(struct hv *hv)
 	}
 }
 
+/* Settles, then tears hd down; with $LAMINA_HV_DEBUG the log shows the domain's create -> first
+ * console byte time, how long teardown waited and how long it took. */
+static void hv_reaper_free(struct hv *hv, struct hv_domain *hd)
+{
+	uint64_t t0 = domain_mono_ns(), t1, t2, first = atomic_load(&hd->d.first_console_ns);
+	uint64_t created = hd->create_ns;
+	uint32_t domid = hd->d.domid;
+	char name[LAMINA_NAME_MAX];
+
+	memcpy(name, hd->d.cfg.name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	hv_reaper_settle(hv);
+	t1 = domain_mono_ns();
+	hv_domain_free(hd);
+	t2 = domain_mono_ns();
+	if (hv->debug)
+		hv_log(&hv->log, "dom%u %s: reaped: first byte %llu us after create; teardown waited %llu us, took %llu us",
+		       domid, name, first ? (unsigned long long)((first - created) / 1000) : 0ull,
+		       (unsigned long long)((t1 - t0) / 1000), (unsigned long long)((t2 - t1) / 1000));
+}
+
 static void *hv_reaper_main(void *arg)
 {
 	struct hv *hv = arg;
@@ -54,8 +75,7 @@ static void *hv_reaper_main(void *arg)
 		hd = r->head;
 		r->head = hd->reap_next;
 		pthread_mutex_unlock(&r->lock);
-		hv_reaper_settle(hv);
-		hv_domain_free(hd);
+		hv_reaper_free(hv, hd);
 		pthread_mutex_lock(&r->lock);
 		r->pending--;
 		pthread_cond_broadcast(&r->cond);
@@ -152,6 +172,7 @@ int hv_init(struct hv *hv, const char *rundir, const char *logpath, const struct
 	hv->start_ns = domain_mono_ns();
 	hv->next_domid = 1;
 	hv->debug = getenv("LAMINA_HV_DEBUG") && *getenv("LAMINA_HV_DEBUG") && strcmp(getenv("LAMINA_HV_DEBUG"), "0");
+	hv_restart_limit_parse(getenv("LAMINA_HV_RESTART_LIMIT"), &hv->restart_max, &hv->restart_window_ns);
 	hv->rops = rops;
 	hv->by_id = calloc(DOMID_FIRST_RESERVED, sizeof(*hv->by_id));
 	if (!hv->by_id) {

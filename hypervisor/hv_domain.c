@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gnt_map.h"
 #include "grant_table.h"
 #include "hv.h"
 #include "pvh_loader.h"
@@ -98,15 +99,21 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 	struct domain *d = &hd->d;
 	struct pvh_boot boot;
 	struct hv_steps st = {domain_mono_ns(), 0, ""};
+	bool pooled;
 	unsigned i;
 	int rc;
 
-	rc = gmem_init(&d->mem, d->cfg.name, d->cfg.memory_kib * 1024ull);
+	/* Memory and a VM built ahead by the runner when it has them for this size; else our own. */
+	rc = hv->rops->mem_take && hv->rctx ? hv->rops->mem_take(hv->rctx, hd, d->cfg.memory_kib * 1024ull)
+					    : -ENOENT;
+	pooled = rc == 0;
+	if (rc == -ENOENT)
+		rc = gmem_init(&d->mem, d->cfg.name, d->cfg.memory_kib * 1024ull);
 	if (rc < 0) {
 		*why = "guest RAM";
 		return rc;
 	}
-	hv_step(&st, "ram");
+	hv_step(&st, pooled ? "ram(pooled)" : "ram");
 	rc = hv_vcpus_alloc(d);
 	if (rc < 0) {
 		*why = "vCPU state";
@@ -370,6 +377,7 @@ void hv_domain_free(struct hv_domain *hd)
 	special_fini(d);
 	if (hd->si_ready)
 		shared_info_fini(d);
+	gnt_map_domain_fini(d); /* after vm_destroy: its foreign maps' slots went with the VM */
 	gnttab_domain_fini(d); /* Domain-0 maps still pin the table; it goes with the last */
 	gmem_fini(&d->mem);
 	if (hd->console_fd >= 0)

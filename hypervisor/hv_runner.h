@@ -17,6 +17,10 @@ struct hv_runner_ops {
 	/* Once per daemon: open the device, probe capabilities, build templates. */
 	int (*init)(struct hv *hv, void **ctx);
 	void (*fini)(void *ctx);
+	/* Optional: guest RAM (d->mem) and the special region (d->special, d->special_fd) built
+	 * ahead of time, with the VM whose RAM slot already covers them (d->runner, completed by
+	 * vm_create). -ENOENT when none of ram_size is ready: the core builds its own. */
+	int (*mem_take)(void *ctx, struct hv_domain *hd, uint64_t ram_size);
 	/* The VM, its RAM slot and every vCPU, not yet running. Undone by vm_destroy. */
 	int (*vm_create)(void *ctx, struct hv_domain *hd);
 	/* Boot state for vCPU 0 (PVH 32-bit entry) and its thread; parked if the domain is paused. */
@@ -31,6 +35,7 @@ struct hv_runner_ops {
 	void (*vm_destroy)(struct hv_domain *hd);
 	/* domain_ops pieces that need the backend. */
 	int (*map_page)(struct domain *d, uint64_t gfn, void *page);
+	int (*map_foreign)(struct domain *d, unsigned idx, uint64_t gfn, void *page, bool ro);
 	int (*read_tsc)(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns);
 	/* Sleeps v until wake/upcall (0), a pause or stop request (1) or the CLOCK_MONOTONIC
 	 * deadline (-ETIMEDOUT; 0: none). Accounts the runstate as blocked meanwhile. */

@@ -18,12 +18,22 @@
 #define KVM_REQ_EVENT 0x4u /* an upcall may be due: look before the next KVM_RUN */
 #define KVM_REQ_PARK (KVM_REQ_PAUSE | KVM_REQ_STOP)
 #define KVM_EXTRA_SLOT_BASE 1 /* slot 0 is RAM; extra page i uses slot 1 + i */
+/* Foreign grant map handle h uses slot KVM_FOREIGN_SLOT_BASE + h (gnt_map.c bounds h). */
+#define KVM_FOREIGN_SLOT_BASE (KVM_EXTRA_SLOT_BASE + GMEM_MAX_EXTRA)
 
 #define KVM_POOL_MAX 16
 #define KVM_POOL_DEFAULT 4
 #define KVM_POOL_SETTLE_NS 3000000ull
 
 struct kvm_ctx;
+
+/* A pooled VM with its guest memory built: the RAM memfd mapped at base, the special region's
+ * memfd right after it, and slot 0 of vm_fd already covering both (kvm_pool_mem.c). */
+struct kvm_pool_mem {
+	int vm_fd, memfd, special_fd;
+	uint8_t *base;
+	uint64_t ram_size;
+};
 
 /* VM shells built ahead of need by a filler thread (kvm_vm.c). */
 struct kvm_pool {
@@ -33,6 +43,12 @@ struct kvm_pool {
 	pthread_cond_t cond;
 	int fds[KVM_POOL_MAX];
 	unsigned n, target;
+	/* Shells with guest memory ready: RAM memfd, special pages and RAM slot, all of mem_size
+	 * (the size the last create asked for; 0 before the first). */
+	struct kvm_pool_mem mems[KVM_POOL_MAX];
+	unsigned nm;
+	uint64_t mem_size;
+	bool mem_failed; /* building a set failed: stop trying */
 	bool quit, started;
 	uint64_t last_take_ns; /* CLOCK_MONOTONIC of the last kvm_pool_take */
 };
@@ -51,6 +67,7 @@ struct kvm_ctx {
 struct kvm_vm {
 	struct kvm_ctx *k;
 	int vm_fd;
+	bool slot_ready; /* a pooled VM whose RAM slot is already set (kvm_mem_take) */
 	pthread_mutex_t slot_lock; /* extra-page slots; never held with d->lock wanted */
 };
 
@@ -87,6 +104,11 @@ int kvm_shell_create(struct kvm_ctx *k, int *fd_out);
 int kvm_pool_start(struct kvm_ctx *k, unsigned target);
 void kvm_pool_stop(struct kvm_ctx *k);
 int kvm_pool_take(struct kvm_ctx *k, int *fd_out);
+/* kvm_pool_mem.c: pooled VMs with their guest memory (the runner's mem_take op); the filler
+ * thread builds and discards them with the pool lock dropped. */
+int kvm_mem_take(void *ctx, struct hv_domain *hd, uint64_t ram_size);
+int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, struct kvm_pool_mem *m);
+void kvm_pool_mem_free(struct kvm_pool_mem *m);
 
 /* kvm_exit.c */
 void *kvm_vcpu_thread(void *arg);

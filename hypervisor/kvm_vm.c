@@ -134,8 +134,13 @@ static int kvm_vm_create(void *ctx, struct hv_domain *hd)
 	unsigned i;
 	int rc;
 
-	if (d->nr_vcpus > k->max_vcpus)
-		return -E2BIG;
+	if (d->nr_vcpus > k->max_vcpus) {
+		rc = -E2BIG;
+		goto out_destroy; /* a VM from kvm_mem_take goes too */
+	}
+	vm = d->runner;
+	if (vm && vm->slot_ready)
+		goto out_vcpus; /* kvm_mem_take: the RAM slot is set */
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
@@ -157,6 +162,7 @@ static int kvm_vm_create(void *ctx, struct hv_domain *hd)
 		rc = -errno;
 		goto out_destroy;
 	}
+out_vcpus:
 	for (i = 0; i < d->nr_vcpus; i++) {
 		struct kvm_vcpu_rt *kv = calloc(1, sizeof(*kv));
 		if (!kv) {
@@ -208,10 +214,36 @@ out:
 	return rc;
 }
 
+/* Another domain's granted frame at gfn (gnt_map.c): a one-page slot per map handle, read-only
+ * for read-only maps (a guest write then exits as MMIO and is dropped); page NULL removes it. */
+static int kvm_map_foreign(struct domain *d, unsigned idx, uint64_t gfn, void *page, bool ro)
+{
+	struct kvm_vm *vm = d->runner;
+	struct kvm_userspace_memory_region r;
+	int rc = 0;
+
+	if (!vm)
+		return -ESRCH;
+	memset(&r, 0, sizeof(r));
+	r.slot = KVM_FOREIGN_SLOT_BASE + idx;
+	if (page) {
+		r.guest_phys_addr = gfn * GMEM_PAGE_SIZE;
+		r.memory_size = GMEM_PAGE_SIZE;
+		r.userspace_addr = (uintptr_t)page;
+		r.flags = ro ? KVM_MEM_READONLY : 0;
+	}
+	pthread_mutex_lock(&vm->slot_lock);
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		rc = -errno;
+	pthread_mutex_unlock(&vm->slot_lock);
+	return rc;
+}
+
 const struct hv_runner_ops kvm_runner_ops = {
     .name = "kvm",
     .init = kvm_init,
     .fini = kvm_fini,
+    .mem_take = kvm_mem_take,
     .vm_create = kvm_vm_create,
     .vm_start = kvm_vm_start,
     .vm_pause = kvm_vm_pause,
@@ -219,6 +251,7 @@ const struct hv_runner_ops kvm_runner_ops = {
     .vm_join = kvm_vm_join,
     .vm_destroy = kvm_vm_destroy,
     .map_page = kvm_map_page,
+    .map_foreign = kvm_map_foreign,
     .read_tsc = kvm_read_tsc,
     .block = kvm_block,
     .wake = kvm_wake,
@@ -263,6 +296,55 @@ out_errno:
 	return rc;
 }
 
+/* Memory sets are wanted when fewer than target of the current size are ready, or when one of
+ * a size no longer asked for can go. Pool lock held. */
+static bool kvm_pool_mem_wanted(const struct kvm_pool *p)
+{
+	unsigned ready = 0;
+
+	for (unsigned i = 0; i < p->nm; i++) {
+		if (p->mems[i].ram_size != p->mem_size)
+			return true;
+		ready++;
+	}
+	return p->mem_size && !p->mem_failed && ready < p->target;
+}
+
+/* One step of memory-set upkeep, with the pool lock dropped around the work: discard a set of a
+ * stale size, else build one of the current size. Pool lock held on entry and return. */
+static void kvm_pool_mem_fill(struct kvm_pool *p)
+{
+	struct kvm_pool_mem m;
+	uint64_t size = p->mem_size;
+
+	for (unsigned i = 0; i < p->nm; i++) {
+		if (p->mems[i].ram_size == size)
+			continue;
+		m = p->mems[i];
+		p->mems[i] = p->mems[--p->nm];
+		pthread_mutex_unlock(&p->lock);
+		kvm_pool_mem_free(&m);
+		pthread_mutex_lock(&p->lock);
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (kvm_pool_mem_build(p->k, size, &m) < 0) {
+		hv_log(p->k->log, "kvm: pre-building guest memory of %llu KiB failed; creates build their own",
+		       (unsigned long long)(size >> 10));
+		pthread_mutex_lock(&p->lock);
+		p->mem_failed = true;
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->nm < KVM_POOL_MAX && !p->quit) {
+		p->mems[p->nm++] = m;
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	kvm_pool_mem_free(&m);
+	pthread_mutex_lock(&p->lock);
+}
+
 static void *kvm_pool_main(void *arg)
 {
 	struct kvm_pool *p = arg;
@@ -270,7 +352,7 @@ static void *kvm_pool_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->quit && p->n >= p->target)
+		while (!p->quit && p->n >= p->target && !kvm_pool_mem_wanted(p))
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (p->quit)
 			break;
@@ -282,6 +364,10 @@ static void *kvm_pool_main(void *arg)
 			pthread_mutex_unlock(&p->lock);
 			nanosleep(&ts, NULL);
 			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		if (p->n >= p->target) {
+			kvm_pool_mem_fill(p); /* shells are full: memory sets next */
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -336,6 +422,8 @@ void kvm_pool_stop(struct kvm_ctx *k)
 		pthread_join(p->thread, NULL);
 	while (p->n)
 		close(p->fds[--p->n]);
+	while (p->nm)
+		kvm_pool_mem_free(&p->mems[--p->nm]);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gnt_map.h"
 #include "hypercall.h"
 #include "runner_fake.h"
 
@@ -104,6 +105,23 @@ static int fake_op_map_page(struct domain *d, uint64_t gfn, void *page)
 	return 0;
 }
 
+static int fake_op_map_foreign(struct domain *d, unsigned idx, uint64_t gfn, void *page, bool ro)
+{
+	struct fake_runner *f = fake_of(d);
+
+	if (!page) {
+		f->foreign_live--;
+		return 0;
+	}
+	if (f->foreign_rc)
+		return f->foreign_rc;
+	f->foreign_live++;
+	f->last_foreign_gfn = gfn;
+	f->last_foreign_page = page;
+	f->last_foreign_ro = ro;
+	return 0;
+}
+
 static int fake_op_read_tsc(struct vcpu *v, uint64_t *guest_tsc, uint64_t *mono_ns)
 {
 	struct fake_runner *f = fake_of(v->d);
@@ -134,6 +152,7 @@ const struct domain_ops fake_domain_ops = {
     .upcall = fake_op_upcall,
     .yield = fake_op_yield,
     .map_page = fake_op_map_page,
+    .map_foreign = fake_op_map_foreign,
     .read_tsc = fake_op_read_tsc,
     .log = fake_op_log,
 };
@@ -243,6 +262,7 @@ void fake_domain_destroy(struct fake_runner *f)
 {
 	if (!f)
 		return;
+	gnt_map_domain_fini(&f->d); /* other domains' grants it still maps */
 	evtchn_domain_free(&f->d);
 	shared_info_fini(&f->d);
 	for (unsigned i = 0; i < f->d.nr_vcpus; i++)

@@ -42,11 +42,15 @@ struct fake_runner {
 	unsigned maps;
 	uint64_t last_map_gfn;
 	void *last_map_page;
+	unsigned foreign_live;		 /* foreign map slots present now */
+	uint64_t last_foreign_gfn;	 /* the last foreign slot added */
+	void *last_foreign_page;
+	bool last_foreign_ro;
 	char console[FAKE_CONSOLE_MAX];
 	size_t console_len;
 
 	/* Answers the fake gives: errors to inject, a fixed clock. */
-	int console_rc, block_rc, map_rc, tsc_rc;
+	int console_rc, block_rc, map_rc, tsc_rc, foreign_rc;
 	bool tsc_fixed;
 	uint64_t tsc, tsc_mono_ns;
 

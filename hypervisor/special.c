@@ -57,17 +57,20 @@ int special_init(struct domain *d)
 	int rc;
 
 	d->special_gfn = d->mem.ram_size / GMEM_PAGE_SIZE;
+	if (d->mem.memfd < 0 || !d->mem.ram)
+		return -EINVAL;
+	if (d->special_fd >= 0 && d->special == d->mem.ram + d->mem.ram_size)
+		goto out_params; /* built ahead with the RAM (the runner's mem_take) */
 	d->special_fd = memfd_create("lamina-special", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (d->special_fd < 0)
 		return -errno;
 	if (ftruncate(d->special_fd, (off_t)size) < 0 ||
 	    fcntl(d->special_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;
-	if (d->mem.memfd < 0 || !d->mem.ram)
-		return -EINVAL;
 	rc = special_place(d, size);
 	if (rc)
 		return rc;
+out_params:
 	for (i = 0; i < LAMINA_SPECIAL_COUNT; i++) {
 		uint32_t port = 0;
 

@@ -5,7 +5,13 @@
  *     writes, that the read-only page stayed intact, that ending access is refused while mapped,
  *     the copies, then flips a grant's flags while the client copies through it.
  *   mode=hold: rw and ro pages mapped by the client, then idles until destroyed.
- *   mode=bench pages=N: N contiguous pages granted read-write, then idles. */
+ *   mode=bench pages=N: N contiguous pages granted read-write, then idles.
+ *   mode=g2g-grant peer=D [hold]: rw and ro pages granted to guest D, which maps them
+ *     (mode=g2g-map); checks its write arrived, ending access is refused while mapped and
+ *     succeeds after. hold: grants, then idles until destroyed.
+ *   mode=g2g-map peer=D rw=R ro=R [hold]: maps D's grants above our RAM (refusals first), reads
+ *     the patterns, writes through the rw map, a write through the ro map is dropped; unmaps
+ *     (bad handles refused). hold: maps both and idles (D may be destroyed meanwhile). */
 #include "apps.h"
 #include "../kernel/gnttab.h"
 #include "../kernel/hypercall.h"
@@ -133,6 +139,177 @@ static unsigned long gt_flip(struct kernel *k, grant_ref_t ref)
 	return flips;
 }
 
+/* Grant pages to a peer guest: the handshake words live in the rw page, which the peer maps. */
+static void gt_g2g_grant(struct kernel *k, struct app_result *res)
+{
+	domid_t peer = (domid_t)kernel_cmdline_u64(k, "peer", 2);
+	struct app_checks c = {.k = k};
+	grant_ref_t rw, ro;
+	uint64_t end;
+	uint16_t f;
+	int rc;
+
+	if (gnttab_claim(&gt_table, &rw) < 0 || gnttab_claim(&gt_table, &ro) < 0) {
+		app_set(res, APP_ERROR, "no free grant ref");
+		return;
+	}
+	gt_fill(gt_pages[GT_RW], 1);
+	gt_fill(gt_pages[GT_RO], 2);
+	gnttab_grant_access(&gt_table, rw, peer, gt_gfn(gt_pages[GT_RW]), false);
+	gnttab_grant_access(&gt_table, ro, peer, gt_gfn(gt_pages[GT_RO]), true);
+	kprintf(k, "grant-test: rw ref %u gfn 0x%lx\n", rw, gt_gfn(gt_pages[GT_RW]));
+	kprintf(k, "grant-test: ro ref %u gfn 0x%lx\n", ro, gt_gfn(gt_pages[GT_RO]));
+	kprintf(k, "grant-test: g2g ready for dom%u\n", peer);
+	if (kernel_cmdline_has(k, "hold"))
+		gt_idle(k); /* until destroyed, with the peer's maps in place */
+	if (!gt_wait_client(k, 1)) {
+		app_set(res, APP_ERROR, "the peer never mapped the pages");
+		return;
+	}
+	f = gnttab_flags(&gt_table, rw);
+	app_check(&c, (f & (GTF_reading | GTF_writing)) == (GTF_reading | GTF_writing),
+		  "rw grant in use by the peer (reading|writing)", "flags 0x%x", f);
+	f = gnttab_flags(&gt_table, ro);
+	app_check(&c, (f & (GTF_reading | GTF_writing)) == GTF_reading, "ro grant in use for reading only",
+		  "flags 0x%x", f);
+	rc = gnttab_end_access(&gt_table, rw);
+	f = gnttab_flags(&gt_table, rw);
+	app_check(&c, rc == -XEN_EBUSY && (f & GTF_permit_access), "end access refused while mapped",
+		  "rc %d flags 0x%x", rc, f);
+	app_check(&c, gt_has(gt_pages[GT_RW], GT_DATA_OFF, GUEST_PAGE_SIZE, 5),
+		  "peer's write reached the rw page", "%s", "");
+	gt_phase(1);
+	end = time_now_ns(&k->time) + GT_WAIT_NS;
+	while ((gnttab_in_use(&gt_table, rw) || gnttab_in_use(&gt_table, ro)) && time_now_ns(&k->time) < end)
+		HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+	app_check(&c, !gnttab_in_use(&gt_table, rw) && !gnttab_in_use(&gt_table, ro),
+		  "flags clear after the peer unmapped", "rw 0x%x ro 0x%x", gnttab_flags(&gt_table, rw),
+		  gnttab_flags(&gt_table, ro));
+	app_check(&c, gt_has(gt_pages[GT_RO], GT_DATA_OFF, GUEST_PAGE_SIZE, 2), "ro page unchanged", "%s",
+		  "");
+	rc = gnttab_end_access(&gt_table, rw);
+	app_check(&c, rc == 0, "end access of the rw grant after unmap", "rc %d", rc);
+	rc = gnttab_end_access(&gt_table, ro);
+	app_check(&c, rc == 0 && gnttab_flags(&gt_table, ro) == 0, "end access of the ro grant after unmap",
+		  "rc %d", rc);
+	gnttab_release(&gt_table, rw);
+	gnttab_release(&gt_table, ro);
+	app_checks_result(&c, res);
+}
+
+/* A map that must be refused with want: nothing may be held afterwards. */
+static void gt_g2g_refused(struct app_checks *c, const char *name, domid_t dom, grant_ref_t ref, uint64_t gpa,
+			   uint32_t flags, int16_t want)
+{
+	struct gnttab_map_grant_ref op = {.host_addr = gpa, .flags = flags, .ref = ref, .dom = dom};
+	long rc = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, &op, 1);
+
+	app_check(c, rc == 0 && op.status == want, name, "rc %ld status %d (want %d)", rc, op.status, want);
+}
+
+/* GT_CYCLES map + read + unmap rounds of one grant at gpa: each must work; prints the mean. */
+#define GT_CYCLES 200u
+static void gt_g2g_cycles(struct kernel *k, struct app_checks *c, domid_t peer, grant_ref_t ref, uint64_t gpa)
+{
+	uint64_t t0 = time_now_ns(&k->time);
+	unsigned int good = 0;
+	grant_handle_t h;
+	int16_t st, st2;
+
+	for (unsigned int i = 0; i < GT_CYCLES; i++) {
+		if (gnttab_map(peer, ref, gpa, true, &st, &h) < 0 || st != GNTST_okay)
+			break;
+		bool seen = *(volatile uint8_t *)(uintptr_t)(gpa + GT_DATA_OFF) == gt_pat(GT_DATA_OFF, 5);
+		if (gnttab_unmap(h, gpa, &st2) < 0 || st2 != GNTST_okay || !seen)
+			break;
+		good++;
+	}
+	uint64_t ns = time_now_ns(&k->time) - t0;
+	app_check(c, good == GT_CYCLES, "map, read, unmap cycles", "%u of %u", good, GT_CYCLES);
+	kprintf(k, "grant-test: map+unmap cycle %lu ns mean over %u\n", (unsigned long)(ns / GT_CYCLES),
+		GT_CYCLES);
+}
+
+/* Map a peer's grants at frames above our RAM and use them. */
+static void gt_g2g_map(struct kernel *k, struct app_result *res)
+{
+	domid_t peer = (domid_t)kernel_cmdline_u64(k, "peer", 1);
+	grant_ref_t rw = (grant_ref_t)kernel_cmdline_u64(k, "rw", 0),
+		    ro = (grant_ref_t)kernel_cmdline_u64(k, "ro", 0);
+	uint64_t w = GNTTAB_MAP_GFN_BASE << 12, r = w + GUEST_PAGE_SIZE;
+	volatile uint8_t *wp = (volatile uint8_t *)(uintptr_t)w, *rp = (volatile uint8_t *)(uintptr_t)r;
+	struct app_checks c = {.k = k};
+	grant_handle_t hw, hr, hx;
+	int16_t st = 0, st2 = 0;
+	int rc, rc2;
+
+	gt_g2g_refused(&c, "ro grant mapped writable refused", peer, ro, w, GNTMAP_host_map,
+		       GNTST_general_error);
+	gt_g2g_refused(&c, "map over our own RAM refused", peer, rw, gt_gfn(gt_pages[GT_RW]) << 12,
+		       GNTMAP_host_map, GNTST_bad_virt_addr);
+	gt_g2g_refused(&c, "unaligned address refused", peer, rw, w + 8, GNTMAP_host_map,
+		       GNTST_bad_virt_addr);
+	gt_g2g_refused(&c, "bad ref refused", peer, 1u << 20, w, GNTMAP_host_map, GNTST_bad_gntref);
+	gt_g2g_refused(&c, "missing domain refused", 77, rw, w, GNTMAP_host_map, GNTST_bad_domain);
+	gt_g2g_refused(&c, "device map refused", peer, rw, w, GNTMAP_host_map | GNTMAP_device_map,
+		       GNTST_general_error);
+	rc = gnttab_map(peer, rw, w, false, &st, &hw);
+	rc2 = gnttab_map(peer, ro, r, true, &st2, &hr);
+	if (!app_check(&c, rc == 0 && st == GNTST_okay && rc2 == 0 && st2 == GNTST_okay,
+		       "rw and ro grants mapped", "rc %d status %d, rc %d status %d", rc, st, rc2, st2)) {
+		app_checks_result(&c, res);
+		return;
+	}
+	kprintf(k, "grant-test: mapped rw at 0x%lx handle %u, ro at 0x%lx handle %u\n", (unsigned long)w, hw,
+		(unsigned long)r, hr);
+	gt_g2g_refused(&c, "second map at a used frame refused", peer, rw, w, GNTMAP_host_map,
+		       GNTST_bad_virt_addr);
+	app_check(&c, gt_has((const uint8_t *)wp, GT_DATA_OFF, GUEST_PAGE_SIZE, 1),
+		  "rw pattern read through the map", "byte 64 0x%x", wp[GT_DATA_OFF]);
+	app_check(&c, gt_has((const uint8_t *)rp, GT_DATA_OFF, GUEST_PAGE_SIZE, 2),
+		  "ro pattern read through the map", "byte 64 0x%x", rp[GT_DATA_OFF]);
+	for (unsigned int i = GT_DATA_OFF; i < GUEST_PAGE_SIZE; i++)
+		wp[i] = gt_pat(i, 5);
+	rp[GT_DATA_OFF] = (uint8_t)~gt_pat(GT_DATA_OFF, 2); /* dropped: the slot is read-only */
+	app_check(&c, rp[GT_DATA_OFF] == gt_pat(GT_DATA_OFF, 2), "write through the ro map dropped",
+		  "byte 0x%x", rp[GT_DATA_OFF]);
+	if (kernel_cmdline_has(k, "hold")) {
+		/* The peer may be destroyed meanwhile: its page must stay ours to read. */
+		kprintf(k, "grant-test: holding maps\n");
+		for (unsigned long n = 1;; n++) {
+			timer_sleep_ns(&k->tm, 200000000ull);
+			kprintf(k, "grant-test: held check %lu %s\n", n,
+				gt_has((const uint8_t *)wp, GT_DATA_OFF, GUEST_PAGE_SIZE, 5) ? "intact"
+											     : "CHANGED");
+		}
+	}
+	gt_g2g_cycles(k, &c, peer, rw, w + 2 * GUEST_PAGE_SIZE);
+	__atomic_store_n((volatile uint32_t *)wp, 1, __ATOMIC_RELEASE); /* the peer's client phase */
+	uint64_t end = time_now_ns(&k->time) + GT_WAIT_NS;
+	while (__atomic_load_n((volatile uint32_t *)(wp + 4), __ATOMIC_ACQUIRE) < 1 &&
+	       time_now_ns(&k->time) < end)
+		HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+	app_check(&c, __atomic_load_n((volatile uint32_t *)(wp + 4), __ATOMIC_ACQUIRE) >= 1,
+		  "peer checked the maps", "%s", "");
+	rc = gnttab_unmap(hw, r, &st);
+	app_check(&c, rc == 0 && st == GNTST_general_error, "unmap at the wrong address refused",
+		  "rc %d status %d", rc, st);
+	rc = gnttab_unmap(hw, w, &st);
+	rc2 = gnttab_unmap(hr, r, &st2);
+	app_check(&c, rc == 0 && st == GNTST_okay && rc2 == 0 && st2 == GNTST_okay, "both unmapped",
+		  "rc %d status %d, rc %d status %d", rc, st, rc2, st2);
+	app_check(&c, *(volatile uint32_t *)wp == 0xffffffffu, "unmapped frame reads as a hole", "0x%x",
+		  *(volatile uint32_t *)wp);
+	rc = gnttab_unmap(hw, w, &st);
+	app_check(&c, rc == 0 && st == GNTST_bad_handle, "handle unmapped twice refused", "rc %d status %d",
+		  rc, st);
+	hx = 60000;
+	rc = gnttab_unmap(hx, w, &st);
+	app_check(&c, rc == 0 && st == GNTST_bad_handle, "handle never issued refused", "rc %d status %d", rc,
+		  st);
+	app_checks_result(&c, res);
+}
+
 void app_grant_test(struct kernel *k, struct app_result *res)
 {
 	static const char *const names[GT_NR] = {"rw", "ro", "copy", "other"};
@@ -151,6 +328,14 @@ void app_grant_test(struct kernel *k, struct app_result *res)
 		gt_table.max_frames);
 	if (strcmp(mode, "bench") == 0) {
 		gt_bench_mode(k, res);
+		return;
+	}
+	if (strcmp(mode, "g2g-grant") == 0) {
+		gt_g2g_grant(k, res);
+		return;
+	}
+	if (strcmp(mode, "g2g-map") == 0) {
+		gt_g2g_map(k, res);
 		return;
 	}
 	for (unsigned int i = 0; i < GT_NR; i++) {

@@ -86,3 +86,32 @@ int gnttab_end_access(struct gnttab *g, grant_ref_t ref)
 	} while (!__atomic_compare_exchange_n(flags, &cur, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 	return 0;
 }
+
+int gnttab_map(domid_t domid, grant_ref_t ref, uint64_t gpa, bool readonly, int16_t *status,
+	       grant_handle_t *handle)
+{
+	struct gnttab_map_grant_ref op = {
+	    .host_addr = gpa,
+	    .flags = GNTMAP_host_map | (readonly ? GNTMAP_readonly : 0),
+	    .ref = ref,
+	    .dom = domid,
+	};
+	long rc = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, &op, 1);
+
+	if (rc < 0)
+		return (int)rc;
+	*status = op.status;
+	*handle = op.handle;
+	return 0;
+}
+
+int gnttab_unmap(grant_handle_t handle, uint64_t gpa, int16_t *status)
+{
+	struct gnttab_unmap_grant_ref op = {.host_addr = gpa, .handle = handle};
+	long rc = HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
+
+	if (rc < 0)
+		return (int)rc;
+	*status = op.status;
+	return 0;
+}

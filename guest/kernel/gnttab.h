@@ -15,6 +15,10 @@
 #define GNTTAB_MAX_FRAMES 4u
 #define GNTTAB_PER_FRAME (GUEST_PAGE_SIZE / sizeof(grant_entry_v1_t))
 #define GNTTAB_MAX_REFS (GNTTAB_MAX_FRAMES * GNTTAB_PER_FRAME)
+/* Other domains' grants are mapped from here up (GNTTAB_MAP_SLOTS pages): above every grant frame
+ * the hypervisor allows (64), inside the same identity-mapped window. */
+#define GNTTAB_MAP_GFN_BASE 0xf0100ull
+#define GNTTAB_MAP_SLOTS 256u
 /* Refs 0-7 are the toolstack's (GNTTAB_RESERVED_CONSOLE, _XENSTORE); never handed out. */
 #define GNTTAB_FIRST_FREE 8u
 
@@ -46,5 +50,13 @@ bool gnttab_in_use(const struct gnttab *g, grant_ref_t ref);
 /* Revokes the grant only if nobody uses it (Xen guests' cmpxchg loop): 0, or -EBUSY with the
  * entry unchanged. After 0 the page is ours again. */
 int gnttab_end_access(struct gnttab *g, grant_ref_t ref);
+
+/* Maps domid's grant ref at our guest-physical gpa (page-aligned, outside RAM), read-only or
+ * writable. 0 with *status (GNTST_*) and, when it is GNTST_okay, *handle; or the hypercall's
+ * -errno. */
+int gnttab_map(domid_t domid, grant_ref_t ref, uint64_t gpa, bool readonly, int16_t *status,
+	       grant_handle_t *handle);
+/* Undoes a map by its handle (gpa: where it was mapped). 0 with *status, or -errno. */
+int gnttab_unmap(grant_handle_t handle, uint64_t gpa, int16_t *status);
 
 #endif
