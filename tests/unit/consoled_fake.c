@@ -18,6 +18,7 @@
 #include <CUnit/Basic.h>
 
 #include "consoled_fake.h"
+#include "test_util.h"
 
 static void test_connect(void)
 {
@@ -194,14 +195,14 @@ static void test_restart(void)
 static void test_create_destroy(void)
 {
 	struct fake_dom *late;
-	int before = count_fds(hv.consoled), s;
+	int before = tu_count_fds(hv.consoled), s;
 	char r[128];
 
 	late = dom_add(3, "late");
 	hv_event(LAMINA_EV_CREATED, late);
 	hv_serve(300);
 	CU_ASSERT_EQUAL(late->binds, 1);
-	CU_ASSERT(count_fds(hv.consoled) > before);
+	CU_ASSERT(tu_count_fds(hv.consoled) > before);
 	s = attach("late", "rw", r, sizeof(r));
 	CU_ASSERT_STRING_EQUAL(r, "OK late 3 rw");
 	guest_write(late, "late hello\n", 11);
@@ -212,7 +213,21 @@ static void test_create_destroy(void)
 	CU_ASSERT_EQUAL(late->closes, 1);
 	close(s);
 	hv_serve(100);
-	CU_ASSERT_EQUAL(count_fds(hv.consoled), before);
+	CU_ASSERT_EQUAL(tu_count_fds(hv.consoled), before);
+}
+
+/* domctl detached: it must leave on its own, well before its linger, and cleanly. */
+static void domctl_reap(pid_t pid)
+{
+	int status = -1;
+
+	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		hv_serve(10);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
 }
 
 /* `domctl console web` with pipes: input reaches the in ring, output reaches its stdout, and
@@ -222,7 +237,7 @@ static void test_domctl_console(void)
 	struct fake_dom *d = &hv.dom[0];
 	const char *build = getenv("LAMINA_BUILDDIR");
 	char bin[512], out[4096] = "";
-	int in[2], o[2], status = -1;
+	int in[2], o[2];
 	size_t got = 0;
 	uint32_t start;
 	pid_t pid;
@@ -265,13 +280,7 @@ static void test_domctl_console(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "reply to pipe"));
 	/* the escape: domctl leaves long before its 30 s linger, "after" never reaches the guest */
 	CU_ASSERT_EQUAL(write(in[1], "\035after\n", 7), 7);
-	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		hv_serve(10);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (!WIFEXITED(status)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	domctl_reap(pid);
 	hv_serve(100);
 	CU_ASSERT_EQUAL(d->ring->in_prod, start + 9);
 	close(in[1]);
@@ -286,7 +295,7 @@ static void test_domctl_console_tty(void)
 	const char *build = getenv("LAMINA_BUILDDIR");
 	struct termios before, after;
 	char bin[512], out[8192] = "";
-	int master, slave, status = -1;
+	int master, slave;
 	uint32_t start;
 	size_t got = 0;
 	pid_t pid;
@@ -330,13 +339,7 @@ static void test_domctl_console_tty(void)
 	CU_ASSERT_EQUAL(
 	    memcmp((const char *)d->ring->in + MASK_XENCONS_IDX(start, d->ring->in), "tty in\r", 7), 0);
 	CU_ASSERT_EQUAL(write(master, "\035", 1), 1);
-	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		hv_serve(10);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (!WIFEXITED(status)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	domctl_reap(pid);
 	tcgetattr(slave, &after);
 	CU_ASSERT_EQUAL(after.c_lflag, before.c_lflag);
 	CU_ASSERT_EQUAL(after.c_iflag, before.c_iflag);
@@ -361,10 +364,7 @@ static void test_sigterm(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct tu_test tests[] = {
 	    {"connects and drains output written before it came", test_connect},
 	    {"output reaches the log across the ring's wrap", test_output_wrap},
 	    {"attach: one writer, readers, input into the in ring", test_attach},
@@ -377,19 +377,8 @@ int main(void)
 	    {"domctl console: raw terminal, Ctrl-] detaches and restores it", test_domctl_console_tty},
 	    {"SIGTERM exits cleanly", test_sigterm},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("lamina-consoled against a fake lamina-hv", fake_suite_init, fake_suite_cleanup);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed =
-	    CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("lamina-consoled against a fake lamina-hv", fake_suite_init, fake_suite_cleanup,
+			    tests, TU_COUNT(tests));
 }

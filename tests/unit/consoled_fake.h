@@ -11,6 +11,7 @@
 #include <xen/io/console.h>
 
 #include <lamina/control.h>
+#include "test_ctl_fake.h"
 
 #define FAKE_DOMS 4
 #define LOG_CAP 8192
@@ -26,7 +27,7 @@ struct fake_dom {
 
 struct fake_hv {
 	char rundir[64];
-	int lfd, conn;
+	struct ctl_fake srv; /* hv.sock and consoled's connection to it */
 	pid_t consoled;
 	struct fake_dom dom[FAKE_DOMS];
 	int ndom;
@@ -47,7 +48,6 @@ int wait_file(const char *name, const char *text);			 /* serve until it contains
 int attach(const char *name, const char *mode, char *reply, size_t len); /* ATTACH NAME MODE */
 int attach_verb(const char *line, char *reply, size_t len); /* any request line; the reply line */
 int client_expect(int s, const char *text);
-int count_fds(pid_t pid);
 uint64_t notified(struct fake_dom *d); /* consoled's notifies since the last call */
 
 #endif

@@ -1,6 +1,5 @@
 /* The fake lamina-hv behind tests/unit/consoled_fake.c (consoled_fake.h says what it serves). */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +11,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <CUnit/Basic.h>
 #include <xen/xen.h>
@@ -20,50 +18,13 @@
 
 #include <lamina/control.h>
 #include "consoled_fake.h"
+#include "test_util.h"
 
 struct fake_hv hv;
 
-static void hv_send(uint16_t op, uint32_t seq, int32_t status, uint32_t flags, const void *p, size_t len,
-		    const int *fds, unsigned nfds)
-{
-	char buf[sizeof(struct lamina_ctl_hdr) + 256];
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 2)];
-		struct cmsghdr align;
-	} ctrl;
-	struct lamina_ctl_hdr h = {.magic = LAMINA_CTL_MAGIC,
-				   .version = LAMINA_CTL_VERSION,
-				   .op = op,
-				   .seq = seq,
-				   .status = status,
-				   .len = (uint32_t)len,
-				   .flags = flags};
-	struct iovec iov = {buf, sizeof(h) + len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	memcpy(buf, &h, sizeof(h));
-	if (len)
-		memcpy(buf + sizeof(h), p, len);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		msg.msg_control = ctrl.b;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	sendmsg(hv.conn, &msg, MSG_NOSIGNAL);
-}
-
 void hv_event(uint32_t kind, struct fake_dom *d)
 {
-	struct lamina_ctl_event ev = {.kind = kind, .domid = d->domid};
-
-	memcpy(ev.name, d->name, sizeof(ev.name));
-	hv_send(LAMINA_CTL_EVENT, 0, 0, 0, &ev, sizeof(ev), NULL, 0);
+	ctl_fake_event(hv.srv.conn, kind, d->domid, d->name);
 }
 
 static struct fake_dom *hv_dom(uint32_t domid)
@@ -87,111 +48,87 @@ void dom_new_page(struct fake_dom *d)
 	d->ring = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, d->memfd, 0);
 }
 
-static void hv_request(const char *buf, size_t n)
+static void hv_hello(struct ctl_fake *f, const struct ctl_fake_req *rq)
 {
-	struct lamina_ctl_hdr h;
-	const char *p = buf + sizeof(h);
+	struct lamina_ctl_hello r = {.version = LAMINA_CTL_VERSION, .xen_major = 4, .xen_minor = 17};
 
-	memcpy(&h, buf, sizeof(h));
-	switch (h.op) {
-	case LAMINA_CTL_HELLO: {
-		struct lamina_ctl_hello r = {.version = LAMINA_CTL_VERSION, .xen_major = 4, .xen_minor = 17};
-
-		hv_send(h.op, h.seq, 0, LAMINA_CTL_F_REPLY, &r, sizeof(r), NULL, 0);
-		break;
-	}
-	case LAMINA_CTL_SUBSCRIBE:
-		hv_send(h.op, h.seq, 0, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-		for (int i = 0; i < hv.ndom; i++)
-			hv_event(LAMINA_EV_CREATED, &hv.dom[i]);
-		break;
-	case LAMINA_CTL_MAP_SPECIAL: {
-		struct lamina_ctl_map_special req;
-		struct lamina_ctl_mapping m = {.gfn = 0x1000, .size = 4096};
-		struct fake_dom *d;
-
-		memcpy(&req, p, sizeof(req));
-		d = hv_dom(req.domid);
-		if (!d || req.which != LAMINA_SPECIAL_CONSOLE) {
-			hv_send(h.op, h.seq, -ESRCH, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-			break;
-		}
-		m.port = 2;
-		d->maps++;
-		hv_send(h.op, h.seq, 0, LAMINA_CTL_F_REPLY, &m, sizeof(m), &d->memfd, 1);
-		break;
-	}
-	case LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN: {
-		struct lamina_ctl_evtchn_bind req;
-		struct lamina_ctl_evtchn_port port;
-		struct fake_dom *d;
-		int fds[2];
-
-		memcpy(&req, p, sizeof(req));
-		d = hv_dom(req.remote_dom);
-		if (!d || req.remote_port != 2) {
-			hv_send(h.op, h.seq, -EINVAL, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-			break;
-		}
-		if (d->notify_fd >= 0)
-			close(d->notify_fd);
-		if (d->event_fd >= 0)
-			close(d->event_fd);
-		d->notify_fd = fds[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		d->event_fd = fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		d->binds++;
-		port.port = 100 + d->domid;
-		hv_send(h.op, h.seq, 0, LAMINA_CTL_F_REPLY, &port, sizeof(port), fds, 2);
-		break;
-	}
-	case LAMINA_CTL_EVTCHN_CLOSE: {
-		struct lamina_ctl_evtchn_port port;
-		struct fake_dom *d;
-
-		memcpy(&port, p, sizeof(port));
-		d = port.port >= 100 ? hv_dom(port.port - 100) : NULL;
-		if (d)
-			d->closes++;
-		hv_send(h.op, h.seq, d ? 0 : -EINVAL, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-		break;
-	}
-	default:
-		hv_send(h.op, h.seq, -EOPNOTSUPP, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-	}
-	(void)n;
+	ctl_fake_answer(f, rq, 0, &r, sizeof(r), NULL, 0);
 }
+
+static void hv_subscribe(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	ctl_fake_answer(f, rq, 0, NULL, 0, NULL, 0);
+	for (int i = 0; i < hv.ndom; i++)
+		hv_event(LAMINA_EV_CREATED, &hv.dom[i]);
+}
+
+/* Only console pages exist here; the event channel the guest uses for it is always port 2. */
+static void hv_map_special(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct lamina_ctl_map_special req;
+	struct lamina_ctl_mapping m = {.gfn = 0x1000, .size = 4096};
+	struct fake_dom *d;
+
+	memcpy(&req, rq->payload, sizeof(req));
+	d = hv_dom(req.domid);
+	if (!d || req.which != LAMINA_SPECIAL_CONSOLE) {
+		ctl_fake_answer(f, rq, -ESRCH, NULL, 0, NULL, 0);
+		return;
+	}
+	m.port = 2;
+	d->maps++;
+	ctl_fake_answer(f, rq, 0, &m, sizeof(m), &d->memfd, 1);
+}
+
+/* Domain-0's port for domain N is 100 + N; binding again replaces the eventfd pair. */
+static void hv_bind(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct lamina_ctl_evtchn_bind req;
+	struct lamina_ctl_evtchn_port port;
+	struct fake_dom *d;
+	int fds[2];
+
+	memcpy(&req, rq->payload, sizeof(req));
+	d = hv_dom(req.remote_dom);
+	if (!d || req.remote_port != 2) {
+		ctl_fake_answer(f, rq, -EINVAL, NULL, 0, NULL, 0);
+		return;
+	}
+	if (d->notify_fd >= 0)
+		close(d->notify_fd);
+	if (d->event_fd >= 0)
+		close(d->event_fd);
+	d->notify_fd = fds[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->event_fd = fds[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->binds++;
+	port.port = 100 + d->domid;
+	ctl_fake_answer(f, rq, 0, &port, sizeof(port), fds, 2);
+}
+
+static void hv_close_port(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct lamina_ctl_evtchn_port port;
+	struct fake_dom *d;
+
+	memcpy(&port, rq->payload, sizeof(port));
+	d = port.port >= 100 ? hv_dom(port.port - 100) : NULL;
+	if (d)
+		d->closes++;
+	ctl_fake_answer(f, rq, d ? 0 : -EINVAL, NULL, 0, NULL, 0);
+}
+
+static const struct ctl_fake_op hv_ops[] = {
+    {LAMINA_CTL_HELLO, hv_hello},
+    {LAMINA_CTL_SUBSCRIBE, hv_subscribe},
+    {LAMINA_CTL_MAP_SPECIAL, hv_map_special},
+    {LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, hv_bind},
+    {LAMINA_CTL_EVTCHN_CLOSE, hv_close_port},
+};
 
 /* Serve consoled's requests for ms milliseconds (accepting its connection first if needed). */
 void hv_serve(int ms)
 {
-	struct timespec t0, now;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd p = {.fd = hv.conn >= 0 ? hv.conn : hv.lfd, .events = POLLIN};
-		long left;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return;
-		if (hv.conn < 0) {
-			hv.conn = accept4(hv.lfd, NULL, NULL, SOCK_CLOEXEC);
-			continue;
-		}
-		{
-			char buf[sizeof(struct lamina_ctl_hdr) + 2048];
-			ssize_t n = recv(hv.conn, buf, sizeof(buf), 0);
-
-			if (n <= 0) {
-				close(hv.conn);
-				hv.conn = -1;
-				continue;
-			}
-			if ((size_t)n >= sizeof(struct lamina_ctl_hdr))
-				hv_request(buf, (size_t)n);
-		}
-	}
+	ctl_fake_serve_for(&hv.srv, ms);
 }
 
 /* The guest side: put bytes in the out ring and signal. */
@@ -210,16 +147,10 @@ void guest_write(struct fake_dom *d, const char *s, size_t len)
 size_t read_file(const char *name, char *buf, size_t cap)
 {
 	char path[256];
-	int fd;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/%s", hv.rundir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
+	n = tu_read_file(path, buf, cap);
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -308,22 +239,6 @@ struct fake_dom *dom_add(uint32_t domid, const char *name)
 	return d;
 }
 
-int count_fds(pid_t pid)
-{
-	char path[64], cmd[128];
-	FILE *f;
-	int n = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	snprintf(cmd, sizeof(cmd), "ls %s | wc -l", path);
-	f = popen(cmd, "r");
-	if (f && fscanf(f, "%d", &n) != 1)
-		n = -1;
-	if (f)
-		pclose(f);
-	return n;
-}
-
 uint64_t notified(struct fake_dom *d)
 {
 	uint64_t v = 0;
@@ -335,20 +250,22 @@ uint64_t notified(struct fake_dom *d)
 
 int fake_suite_init(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *build = getenv("LAMINA_BUILDDIR");
-	char bin[512], dir[256], log[256], size[16];
+	char bin[512], dir[256], log[256], sock[256], size[16];
+	const char *argv[] = {"lamina-consoled", "--rundir", hv.rundir, "--log-size", size, NULL};
 	struct fake_dom *web;
 
-	snprintf(hv.rundir, sizeof(hv.rundir), "/tmp/lamina-consoled-test.XXXXXX");
-	if (!build || !mkdtemp(hv.rundir))
+	hv.srv = (struct ctl_fake){.lfd = -1,
+				   .conn = -1,
+				   .ops = hv_ops,
+				   .nops = sizeof(hv_ops) / sizeof(hv_ops[0]),
+				   .unknown_status = -EOPNOTSUPP};
+	if (!build || tu_mkdtemp(hv.rundir, sizeof(hv.rundir), "lamina-consoled-test") < 0)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s/console", hv.rundir);
 	mkdir(dir, 0700);
-	hv.conn = -1;
-	hv.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/hv.sock", hv.rundir);
-	if (bind(hv.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(hv.lfd, 4) < 0)
+	snprintf(sock, sizeof(sock), "%s/hv.sock", hv.rundir);
+	if (ctl_fake_listen(&hv.srv, sock) < 0)
 		return -1;
 	web = dom_add(1, "web");
 	dom_add(2, "bad");
@@ -358,21 +275,13 @@ int fake_suite_init(void)
 	snprintf(bin, sizeof(bin), "%s/pv-drivers/lamina-consoled", build);
 	snprintf(log, sizeof(log), "%s/consoled.log", hv.rundir);
 	snprintf(size, sizeof(size), "%d", LOG_CAP);
-	hv.consoled = fork();
-	if (hv.consoled == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		dup2(fd, 2);
-		execl(bin, "lamina-consoled", "--rundir", hv.rundir, "--log-size", size, (char *)NULL);
-		_exit(127);
-	}
+	hv.consoled = tu_spawn(bin, argv, log);
 	hv_serve(500);
 	return hv.consoled > 0 ? 0 : -1;
 }
 
 int fake_suite_cleanup(void)
 {
-	char cmd[300];
 	int status = -1;
 
 	if (hv.consoled > 0) {
@@ -380,10 +289,8 @@ int fake_suite_cleanup(void)
 		hv_serve(200);
 		waitpid(hv.consoled, &status, 0);
 	}
-	if (getenv("LAMINA_KEEP_RUNDIR") == NULL) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hv.rundir);
-		if (system(cmd) != 0)
-			return -1;
-	}
+	ctl_fake_close(&hv.srv, NULL);
+	if (getenv("LAMINA_KEEP_RUNDIR") == NULL && tu_rmtree(hv.rundir) < 0)
+		return -1;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <CUnit/Basic.h>
 
 #include "domcfg.h"
+#include "test_util.h"
 
 struct cfg_fixture {
 	char dir[64];
@@ -21,8 +22,7 @@ static int cfg_suite_init(void)
 {
 	FILE *f;
 
-	snprintf(fx.dir, sizeof(fx.dir), "/tmp/lamina-unit-cfg.XXXXXX");
-	if (!mkdtemp(fx.dir))
+	if (tu_mkdtemp(fx.dir, sizeof(fx.dir), "lamina-unit-cfg") < 0)
 		return -1;
 	snprintf(fx.kernel, sizeof(fx.kernel), "%s/kernel", fx.dir);
 	f = fopen(fx.kernel, "w");
@@ -35,10 +35,7 @@ static int cfg_suite_init(void)
 
 static int cfg_suite_clean(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rmtree(fx.dir) == 0 ? 0 : -1;
 }
 
 /* A valid document with one fragment swapped in: MEM for <memory>, EXTRA before </domain>. */
@@ -377,10 +374,7 @@ static void test_to_ctl(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct tu_test tests[] = {
 	    {"units", test_units},
 	    {"limits", test_limits},
 	    {"names", test_names},
@@ -392,17 +386,6 @@ int main(void)
 	    {"state files", test_state_files},
 	    {"control request", test_to_ctl},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("domcfg", cfg_suite_init, cfg_suite_clean);
-	for (size_t i = 0; suite && i < sizeof(tests) / sizeof(tests[0]); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("domcfg", cfg_suite_init, cfg_suite_clean, tests, TU_COUNT(tests));
 }

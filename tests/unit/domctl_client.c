@@ -1,7 +1,6 @@
 /* Unit tests of libdomctl's control-protocol client against a fake server on a socketpair:
  * requests are framed as control.h says, and every malformed reply is refused without a crash
  * or a leaked descriptor. Also the JSON views that list/info print. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,95 +11,26 @@
 #include <CUnit/Basic.h>
 #include <yajl/yajl_tree.h>
 
-#include "ctl_client.h"
 #include "domctl.h"
+#include "domctl_test.h"
+#include "test_util.h"
 
-struct fake {
-	struct ctl_conn conn; /* the client end */
-	int srv;	      /* the fake server's end */
-};
-
-static void fake_open(struct fake *f)
-{
-	int sv[2];
-
-	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ctl_attach(&f->conn, sv[0]);
-	f->conn.timeout_ms = 2000;
-	f->srv = sv[1];
-}
-
-static void fake_close(struct fake *f)
-{
-	ctl_close(&f->conn);
-	close(f->srv);
-}
-
-/* Queue a reply datagram before the call: the client reads it after sending its request. */
-static void fake_reply_raw(struct fake *f, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctrl;
-	struct iovec iov = {(void *)buf, len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		msg.msg_control = ctrl.b;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	CU_ASSERT_EQUAL(sendmsg(f->srv, &msg, 0), (ssize_t)len);
-}
-
-static void fake_reply(struct fake *f, uint16_t op, uint32_t seq, int32_t status, const void *payload,
+/* A reply with no descriptors, queued before the call. */
+static void fake_reply(struct domctl_fake *f, uint16_t op, uint32_t seq, int32_t status, const void *payload,
 		       size_t len)
 {
-	char buf[sizeof(struct lamina_ctl_hdr) + 4096];
-	struct lamina_ctl_hdr h = {.magic = LAMINA_CTL_MAGIC,
-				   .version = LAMINA_CTL_VERSION,
-				   .op = op,
-				   .seq = seq,
-				   .status = status,
-				   .len = (uint32_t)len,
-				   .flags = LAMINA_CTL_F_REPLY};
-
-	memcpy(buf, &h, sizeof(h));
-	if (len)
-		memcpy(buf + sizeof(h), payload, len);
-	fake_reply_raw(f, buf, sizeof(h) + len, NULL, 0);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
+	domctl_fake_reply(f, op, seq, status, payload, len, NULL, 0);
 }
 
 static void test_request_framing(void)
 {
 	struct lamina_ctl_domref ref;
-	struct fake f;
+	struct domctl_fake f;
 	char buf[256];
 	struct lamina_ctl_hdr h;
 	ssize_t n;
 
-	fake_open(&f);
+	domctl_fake_open(&f);
 	CU_ASSERT_EQUAL(ctl_domref_parse(&ref, "web1"), 0);
 	fake_reply(&f, LAMINA_CTL_DESTROY, 1, 0, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_destroy(&f.conn, &ref), 0);
@@ -118,7 +48,7 @@ static void test_request_framing(void)
 	/* sequence numbers advance per request */
 	fake_reply(&f, LAMINA_CTL_PAUSE, 2, 0, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_pause(&f.conn, &ref), 0);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 static void test_domref(void)
@@ -144,15 +74,15 @@ static void test_domref(void)
 static void test_hello_ok(void)
 {
 	struct lamina_ctl_hello h = {.version = 1, .xen_major = 4, .xen_minor = 17}, out;
-	struct fake f;
+	struct domctl_fake f;
 
 	memset(h.extraversion, 'x', sizeof(h.extraversion)); /* unterminated on the wire */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	fake_reply(&f, LAMINA_CTL_HELLO, 1, 0, &h, sizeof(h));
 	CU_ASSERT_EQUAL(ctl_hello(&f.conn, &out), 0);
 	CU_ASSERT_EQUAL(out.xen_minor, 17);
 	CU_ASSERT_EQUAL(out.extraversion[sizeof(out.extraversion) - 1], '\0');
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 /* Each bad reply: the call fails with the given error and the client survives. */
@@ -178,7 +108,7 @@ static void test_bad_replies(void)
 	    {"positive status", good, sizeof(h), -EPROTO},   {"error status", good, 0, -ENOENT},
 	};
 	char buf[sizeof(struct lamina_ctl_hdr) + sizeof(h) + 8] = {0};
-	int before = count_fds();
+	int before = tu_count_fds(0);
 
 	cases[0].hdr.magic = 0x12345678;
 	cases[1].hdr.version = 2;
@@ -192,62 +122,62 @@ static void test_bad_replies(void)
 	cases[9].hdr.status = -ENOENT;
 	cases[9].hdr.len = 0;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct fake f;
+		struct domctl_fake f;
 
-		fake_open(&f);
+		domctl_fake_open(&f);
 		memcpy(buf, &cases[i].hdr, sizeof(cases[i].hdr));
-		fake_reply_raw(&f, buf, sizeof(struct lamina_ctl_hdr) + cases[i].payload, NULL, 0);
+		domctl_fake_raw(&f, buf, sizeof(struct lamina_ctl_hdr) + cases[i].payload, NULL, 0);
 		if (ctl_hello(&f.conn, &out) != cases[i].want)
 			CU_FAIL(cases[i].what);
 		CU_ASSERT(f.conn.err[0] != '\0');
-		fake_close(&f);
+		domctl_fake_close(&f);
 	}
-	CU_ASSERT_EQUAL(count_fds(), before);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 }
 
 static void test_short_oversized_closed_timeout(void)
 {
 	struct lamina_ctl_hello out;
 	char *big;
-	struct fake f;
+	struct domctl_fake f;
 
-	fake_open(&f);
-	fake_reply_raw(&f, "short", 5, NULL, 0);
+	domctl_fake_open(&f);
+	domctl_fake_raw(&f, "short", 5, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_hello(&f.conn, &out), -EPROTO);
-	fake_close(&f);
+	domctl_fake_close(&f);
 
 	/* A datagram larger than any legal reply is refused (and not copied anywhere). */
 	big = calloc(1, sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD + 4096);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
-	fake_open(&f);
+	domctl_fake_open(&f);
 	{
 		int sz = 1 << 20;
 
 		setsockopt(f.srv, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	}
-	fake_reply_raw(&f, big, sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD + 4096, NULL, 0);
+	domctl_fake_raw(&f, big, sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD + 4096, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_hello(&f.conn, &out), -EMSGSIZE);
-	fake_close(&f);
+	domctl_fake_close(&f);
 
 	/* The server goes away. */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	close(f.srv);
 	f.srv = -1;
 	CU_ASSERT(ctl_hello(&f.conn, &out) < 0);
 	ctl_close(&f.conn);
 
 	/* The server never answers. */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	f.conn.timeout_ms = 50;
 	CU_ASSERT_EQUAL(ctl_hello(&f.conn, &out), -ETIMEDOUT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(f.conn.err, "no reply"));
-	fake_close(&f);
+	domctl_fake_close(&f);
 
 	/* Requests larger than the protocol allows are never sent. */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	CU_ASSERT_EQUAL(ctl_call(&f.conn, LAMINA_CTL_HELLO, big, LAMINA_CTL_MAX_PAYLOAD + 1, NULL, NULL),
 			-EMSGSIZE);
-	fake_close(&f);
+	domctl_fake_close(&f);
 	free(big);
 }
 
@@ -261,66 +191,49 @@ static void test_fds(void)
 				   .flags = LAMINA_CTL_F_REPLY};
 	struct ctl_reply rep = {.buf = NULL, .cap = 0};
 	int efd[CTL_MAX_FDS + 1], before;
-	struct fake f;
+	struct domctl_fake f;
 
 	for (int i = 0; i < CTL_MAX_FDS + 1; i++)
 		efd[i] = eventfd(0, EFD_CLOEXEC);
-	before = count_fds();
+	before = tu_count_fds(0);
 	memcpy(buf, &h, sizeof(h));
 
 	/* One descriptor on a good reply reaches the caller. */
-	fake_open(&f);
-	fake_reply_raw(&f, buf, sizeof(buf), efd, 1);
+	domctl_fake_open(&f);
+	domctl_fake_raw(&f, buf, sizeof(buf), efd, 1);
 	CU_ASSERT_EQUAL(ctl_call(&f.conn, LAMINA_CTL_HELLO, NULL, 0, &rep, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(rep.nfds, 1);
 	CU_ASSERT(write(rep.fds[0], &(uint64_t){1}, 8) == 8); /* it is the eventfd */
 	close(rep.fds[0]);
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 
 	/* Too many descriptors: refused, all closed. */
-	fake_open(&f);
-	fake_reply_raw(&f, buf, sizeof(buf), efd, CTL_MAX_FDS + 1);
+	domctl_fake_open(&f);
+	domctl_fake_raw(&f, buf, sizeof(buf), efd, CTL_MAX_FDS + 1);
 	CU_ASSERT_EQUAL(ctl_call(&f.conn, LAMINA_CTL_HELLO, NULL, 0, &rep, NULL), -EPROTO);
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 
 	/* Descriptors on a reply that fails its checks are closed too. */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	h.seq = 9;
 	memcpy(buf, &h, sizeof(h));
-	fake_reply_raw(&f, buf, sizeof(buf), efd, 2);
+	domctl_fake_raw(&f, buf, sizeof(buf), efd, 2);
 	CU_ASSERT_EQUAL(ctl_call(&f.conn, LAMINA_CTL_HELLO, NULL, 0, &rep, NULL), -EPROTO);
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 
 	/* A caller that wants no descriptors gets none, and none leak. */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	h.seq = 1;
 	memcpy(buf, &h, sizeof(h));
-	fake_reply_raw(&f, buf, sizeof(buf), efd, 1);
+	domctl_fake_raw(&f, buf, sizeof(buf), efd, 1);
 	CU_ASSERT_EQUAL(ctl_call(&f.conn, LAMINA_CTL_HELLO, NULL, 0, NULL, NULL), 0);
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 	for (int i = 0; i < CTL_MAX_FDS + 1; i++)
 		close(efd[i]);
-}
-
-static void list_page(struct fake *f, uint32_t seq, uint32_t count, uint32_t claimed, uint32_t next,
-		      uint32_t first)
-{
-	char payload[sizeof(struct lamina_ctl_list_reply) + 4 * sizeof(struct lamina_ctl_dominfo)] = {0};
-	struct lamina_ctl_list_reply head = {.count = claimed, .next_domid = next};
-
-	memcpy(payload, &head, sizeof(head));
-	for (uint32_t i = 0; i < count; i++) {
-		struct lamina_ctl_dominfo d = {.domid = first + i, .vcpus = 1};
-
-		snprintf(d.name, sizeof(d.name), "d%u", first + i);
-		memcpy(payload + sizeof(head) + i * sizeof(d), &d, sizeof(d));
-	}
-	fake_reply(f, LAMINA_CTL_LIST, seq, 0, payload,
-		   sizeof(head) + count * sizeof(struct lamina_ctl_dominfo));
 }
 
 static void test_list_paging(void)
@@ -330,11 +243,11 @@ static void test_list_paging(void)
 	struct lamina_ctl_hdr h;
 	char buf[256];
 	size_t n = 0;
-	struct fake f;
+	struct domctl_fake f;
 
-	fake_open(&f);
-	list_page(&f, 1, 2, 2, 5, 1);
-	list_page(&f, 2, 1, 1, 0, 5);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 2, 2, 5, 1);
+	domctl_fake_list_page(&f, 2, 1, 1, 0, 5);
 	CU_ASSERT_EQUAL_FATAL(ctl_list(&f.conn, &v, &n), 0);
 	CU_ASSERT_EQUAL(n, 3);
 	CU_ASSERT_EQUAL(v[0].domid, 1);
@@ -347,21 +260,21 @@ static void test_list_paging(void)
 	memcpy(&req, buf + sizeof(h), sizeof(req));
 	CU_ASSERT_EQUAL(req.first_domid, 5);
 	CU_ASSERT(req.max > 0);
-	fake_close(&f);
+	domctl_fake_close(&f);
 
 	/* count disagrees with the records carried */
-	fake_open(&f);
-	list_page(&f, 1, 2, 3, 0, 1);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 2, 3, 0, 1);
 	CU_ASSERT_EQUAL(ctl_list(&f.conn, &v, &n), -EPROTO);
-	fake_close(&f);
+	domctl_fake_close(&f);
 	/* next_domid that does not advance would loop for ever */
-	fake_open(&f);
-	list_page(&f, 1, 1, 1, 3, 1);
-	list_page(&f, 2, 1, 1, 3, 3);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 1, 1, 3, 1);
+	domctl_fake_list_page(&f, 2, 1, 1, 3, 3);
 	CU_ASSERT_EQUAL(ctl_list(&f.conn, &v, &n), -EPROTO);
-	fake_close(&f);
+	domctl_fake_close(&f);
 	/* a partial record */
-	fake_open(&f);
+	domctl_fake_open(&f);
 	{
 		struct lamina_ctl_list_reply head = {.count = 1};
 		char payload[sizeof(head) + 10] = {0};
@@ -370,14 +283,14 @@ static void test_list_paging(void)
 		fake_reply(&f, LAMINA_CTL_LIST, 1, 0, payload, sizeof(payload));
 	}
 	CU_ASSERT_EQUAL(ctl_list(&f.conn, &v, &n), -EPROTO);
-	fake_close(&f);
+	domctl_fake_close(&f);
 	/* an empty host */
-	fake_open(&f);
-	list_page(&f, 1, 0, 0, 0, 0);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 0, 0, 0, 0);
 	CU_ASSERT_EQUAL(ctl_list(&f.conn, &v, &n), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	free(v);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 /* Seeded garbage replies: the client must fail cleanly (or accept a well-formed reply). */
@@ -387,7 +300,7 @@ static void test_garbage(void)
 	struct lamina_ctl_domref ref = {.domid = 1};
 	char buf[sizeof(struct lamina_ctl_hdr) + sizeof(info) + 16];
 	unsigned seed = 12345;
-	int before = count_fds();
+	int before = tu_count_fds(0);
 
 	for (int iter = 0; iter < 3000; iter++) {
 		struct lamina_ctl_hdr h = {.magic = LAMINA_CTL_MAGIC,
@@ -397,7 +310,7 @@ static void test_garbage(void)
 					   .len = sizeof(info),
 					   .flags = LAMINA_CTL_F_REPLY};
 		size_t len = sizeof(h) + sizeof(info);
-		struct fake f;
+		struct domctl_fake f;
 		int r;
 
 		for (size_t i = 0; i < sizeof(buf); i++)
@@ -407,16 +320,16 @@ static void test_garbage(void)
 		buf[rand_r(&seed) % sizeof(h)] ^= (char)(1u << (rand_r(&seed) % 8));
 		if (rand_r(&seed) % 3 == 0)
 			len = (size_t)rand_r(&seed) % sizeof(buf);
-		fake_open(&f);
+		domctl_fake_open(&f);
 		f.conn.timeout_ms = 100;
-		fake_reply_raw(&f, buf, len, NULL, 0);
+		domctl_fake_raw(&f, buf, len, NULL, 0);
 		r = ctl_info(&f.conn, &ref, &info);
 		CU_ASSERT(r == 0 || (r < 0 && f.conn.err[0]));
 		if (r == 0)
 			CU_ASSERT_EQUAL(info.name[sizeof(info.name) - 1], '\0');
-		fake_close(&f);
+		domctl_fake_close(&f);
 	}
-	CU_ASSERT_EQUAL(count_fds(), before);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 }
 
 static void test_json_views(void)
@@ -478,10 +391,7 @@ static void test_json_views(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct tu_test tests[] = {
 	    {"request framing", test_request_framing},
 	    {"domain references", test_domref},
 	    {"hello", test_hello_ok},
@@ -492,17 +402,6 @@ int main(void)
 	    {"garbage replies", test_garbage},
 	    {"json views", test_json_views},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("ctl_client", NULL, NULL);
-	for (size_t i = 0; suite && i < sizeof(tests) / sizeof(tests[0]); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("ctl_client", NULL, NULL, tests, TU_COUNT(tests));
 }

@@ -1,7 +1,6 @@
 /* Unit tests of libdomctl's event-channel, special-page, notification and DOMSTATS helpers
  * against a fake server on a socketpair: descriptors travel with
  * SCM_RIGHTS exactly as lamina-hv sends them, and wrong counts or sizes are refused, leak-free. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,107 +11,8 @@
 #include <sys/socket.h>
 #include <CUnit/Basic.h>
 
-#include "ctl_client.h"
-
-struct fake {
-	struct ctl_conn conn;
-	int srv;
-};
-
-static void fake_open(struct fake *f)
-{
-	int sv[2];
-
-	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ctl_attach(&f->conn, sv[0]);
-	f->conn.timeout_ms = 2000;
-	f->srv = sv[1];
-}
-
-static void fake_close(struct fake *f)
-{
-	ctl_close(&f->conn);
-	if (f->srv >= 0)
-		close(f->srv);
-}
-
-/* Send one message (reply or notification) with optional descriptors. */
-static void fake_send(struct fake *f, uint16_t op, uint32_t seq, int32_t status, uint32_t flags,
-		      const void *payload, size_t len, const int *fds, unsigned nfds)
-{
-	char buf[sizeof(struct lamina_ctl_hdr) + 1024];
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctrl;
-	struct lamina_ctl_hdr h = {.magic = LAMINA_CTL_MAGIC,
-				   .version = LAMINA_CTL_VERSION,
-				   .op = op,
-				   .seq = seq,
-				   .status = status,
-				   .len = (uint32_t)len,
-				   .flags = flags};
-	struct iovec iov = {buf, sizeof(h) + len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	memcpy(buf, &h, sizeof(h));
-	if (len)
-		memcpy(buf + sizeof(h), payload, len);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		msg.msg_control = ctrl.b;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	CU_ASSERT_EQUAL(sendmsg(f->srv, &msg, 0), (ssize_t)(sizeof(h) + len));
-}
-
-static void fake_reply(struct fake *f, uint16_t op, uint32_t seq, int32_t status, const void *p, size_t len,
-		       const int *fds, unsigned nfds)
-{
-	fake_send(f, op, seq, status, LAMINA_CTL_F_REPLY, p, len, fds, nfds);
-}
-
-static void fake_event(struct fake *f, uint32_t kind, uint32_t domid, const char *name)
-{
-	struct lamina_ctl_event ev = {.kind = kind, .domid = domid};
-
-	snprintf(ev.name, sizeof(ev.name), "%s", name);
-	fake_send(f, LAMINA_CTL_EVENT, 0, 0, 0, &ev, sizeof(ev), NULL, 0);
-}
-
-/* The request the client sent: its header and payload. */
-static size_t fake_request(struct fake *f, struct lamina_ctl_hdr *h, void *payload, size_t cap)
-{
-	char buf[sizeof(*h) + 1024];
-	ssize_t n = recv(f->srv, buf, sizeof(buf), MSG_DONTWAIT);
-
-	CU_ASSERT_FATAL(n >= (ssize_t)sizeof(*h));
-	memcpy(h, buf, sizeof(*h));
-	if (cap && (size_t)n > sizeof(*h))
-		memcpy(payload, buf + sizeof(*h),
-		       (size_t)n - sizeof(*h) < cap ? (size_t)n - sizeof(*h) : cap);
-	return (size_t)n - sizeof(*h);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
+#include "domctl_test.h"
+#include "test_util.h"
 
 static void test_bind_interdomain(void)
 {
@@ -122,13 +22,13 @@ static void test_bind_interdomain(void)
 	struct lamina_ctl_hdr h;
 	int efd[2] = {eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)}, before;
 	uint64_t v = 0;
-	struct fake f;
+	struct domctl_fake f;
 
-	before = count_fds();
-	fake_open(&f);
-	fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, 1, 0, &port, sizeof(port), efd, 2);
+	before = tu_count_fds(0);
+	domctl_fake_open(&f);
+	domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, 1, 0, &port, sizeof(port), efd, 2);
 	CU_ASSERT_EQUAL_FATAL(ctl_evtchn_bind_interdomain(&f.conn, 3, 5, &ch), 0);
-	CU_ASSERT_EQUAL(fake_request(&f, &h, &req, sizeof(req)), sizeof(req));
+	CU_ASSERT_EQUAL(domctl_fake_request(&f, &h, &req, sizeof(req)), sizeof(req));
 	CU_ASSERT_EQUAL(h.op, LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN);
 	CU_ASSERT_EQUAL(req.remote_dom, 3);
 	CU_ASSERT_EQUAL(req.remote_port, 5);
@@ -148,17 +48,17 @@ static void test_bind_interdomain(void)
 	CU_ASSERT_EQUAL(ctl_evtchn_wait(&ch, 1000, &v), 0);
 	CU_ASSERT_EQUAL(v, 2);
 	/* close: one request naming the port, descriptors released */
-	fake_reply(&f, LAMINA_CTL_EVTCHN_CLOSE, 2, 0, NULL, 0, NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_CLOSE, 2, 0, NULL, 0, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_evtchn_close(&f.conn, &ch), 0);
-	CU_ASSERT_EQUAL(fake_request(&f, &h, &port, sizeof(port)), sizeof(port));
+	CU_ASSERT_EQUAL(domctl_fake_request(&f, &h, &port, sizeof(port)), sizeof(port));
 	CU_ASSERT_EQUAL(h.op, LAMINA_CTL_EVTCHN_CLOSE);
 	CU_ASSERT_EQUAL(port.port, 7);
 	CU_ASSERT_EQUAL(ch.notify_fd, -1);
 	CU_ASSERT_EQUAL(ch.event_fd, -1);
-	fake_close(&f);
+	domctl_fake_close(&f);
 	close(efd[0]);
 	close(efd[1]);
-	CU_ASSERT_EQUAL(count_fds(), before - 2);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before - 2);
 }
 
 static void test_bind_wrong_fds(void)
@@ -166,23 +66,23 @@ static void test_bind_wrong_fds(void)
 	struct lamina_ctl_evtchn_port port = {.port = 1};
 	int efd[3] = {eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)};
 	struct ctl_evtchn ch = CTL_EVTCHN_INIT;
-	int before = count_fds();
-	struct fake f;
+	int before = tu_count_fds(0);
+	struct domctl_fake f;
 
 	for (unsigned nfds = 0; nfds <= 3; nfds += 2 - (nfds == 0)) { /* 0, 1, 3 */
-		fake_open(&f);
-		fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_VIRQ, 1, 0, &port, sizeof(port), efd, nfds);
+		domctl_fake_open(&f);
+		domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_VIRQ, 1, 0, &port, sizeof(port), efd, nfds);
 		CU_ASSERT_EQUAL(ctl_evtchn_bind_virq(&f.conn, 1, &ch), -EPROTO);
 		CU_ASSERT_EQUAL(ch.notify_fd, -1);
-		fake_close(&f);
-		CU_ASSERT_EQUAL(count_fds(), before);
+		domctl_fake_close(&f);
+		CU_ASSERT_EQUAL(tu_count_fds(0), before);
 	}
 	/* an error status with descriptors: refused, descriptors closed */
-	fake_open(&f);
-	fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_VIRQ, 1, -ESRCH, NULL, 0, efd, 2);
+	domctl_fake_open(&f);
+	domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_BIND_VIRQ, 1, -ESRCH, NULL, 0, efd, 2);
 	CU_ASSERT_EQUAL(ctl_evtchn_bind_virq(&f.conn, 1, &ch), -ESRCH);
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 	for (int i = 0; i < 3; i++)
 		close(efd[i]);
 }
@@ -193,18 +93,18 @@ static void test_alloc_unbound(void)
 	struct lamina_ctl_evtchn_alloc req;
 	struct lamina_ctl_hdr h;
 	uint32_t p = 0;
-	struct fake f;
+	struct domctl_fake f;
 
-	fake_open(&f);
-	fake_reply(&f, LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, 1, 0, &port, sizeof(port), NULL, 0);
+	domctl_fake_open(&f);
+	domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, 1, 0, &port, sizeof(port), NULL, 0);
 	CU_ASSERT_EQUAL(ctl_evtchn_alloc_unbound(&f.conn, 4, 0, &p), 0);
 	CU_ASSERT_EQUAL(p, 12);
-	fake_request(&f, &h, &req, sizeof(req));
+	domctl_fake_request(&f, &h, &req, sizeof(req));
 	CU_ASSERT_EQUAL(req.dom, 4);
 	CU_ASSERT_EQUAL(req.remote_dom, 0);
-	fake_reply(&f, LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, 2, -ENOSPC, NULL, 0, NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, 2, -ENOSPC, NULL, 0, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_evtchn_alloc_unbound(&f.conn, 4, 0, &p), -ENOSPC);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 static void test_map_special(void)
@@ -226,12 +126,12 @@ static void test_map_special(void)
 	struct ctl_special sp = CTL_SPECIAL_INIT;
 	int mfd = memfd_create("special", MFD_CLOEXEC), before;
 	char check[4] = {0};
-	struct fake f;
+	struct domctl_fake f;
 
 	CU_ASSERT_EQUAL_FATAL(ftruncate(mfd, 8192), 0);
-	before = count_fds();
-	fake_open(&f);
-	fake_reply(&f, LAMINA_CTL_MAP_SPECIAL, 1, 0, &good, sizeof(good), &mfd, 1);
+	before = tu_count_fds(0);
+	domctl_fake_open(&f);
+	domctl_fake_reply(&f, LAMINA_CTL_MAP_SPECIAL, 1, 0, &good, sizeof(good), &mfd, 1);
 	CU_ASSERT_EQUAL_FATAL(ctl_map_special(&f.conn, 3, LAMINA_SPECIAL_CONSOLE, &sp), 0);
 	CU_ASSERT_EQUAL(sp.map.port, 2);
 	CU_ASSERT_EQUAL(sp.map.gfn, 0x800);
@@ -243,13 +143,13 @@ static void test_map_special(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct lamina_ctl_mapping m = {.offset = bad[i].offset, .size = bad[i].size};
 
-		fake_reply(&f, LAMINA_CTL_MAP_SPECIAL, (uint32_t)(2 + i), 0, &m, sizeof(m), &mfd,
-			   bad[i].nfds);
+		domctl_fake_reply(&f, LAMINA_CTL_MAP_SPECIAL, (uint32_t)(2 + i), 0, &m, sizeof(m), &mfd,
+				  bad[i].nfds);
 		if (ctl_map_special(&f.conn, 3, 0, &sp) != -EPROTO)
 			CU_FAIL(bad[i].what);
 	}
-	fake_close(&f);
-	CU_ASSERT_EQUAL(count_fds(), before);
+	domctl_fake_close(&f);
+	CU_ASSERT_EQUAL(tu_count_fds(0), before);
 	close(mfd);
 }
 
@@ -258,27 +158,27 @@ static void test_subscribe_and_queue(void)
 	struct lamina_ctl_dominfo info = {.domid = 1, .name = "web"}, out;
 	struct lamina_ctl_domref ref = {.domid = 1};
 	struct lamina_ctl_event ev;
-	struct fake f;
+	struct domctl_fake f;
 	char junk[sizeof(struct lamina_ctl_hdr) + 8] = {0};
 	struct lamina_ctl_hdr h = {
 	    .magic = LAMINA_CTL_MAGIC, .version = LAMINA_CTL_VERSION, .op = LAMINA_CTL_EVENT, .len = 8};
 
-	fake_open(&f);
+	domctl_fake_open(&f);
 	/* the replay of live domains may precede the SUBSCRIBE reply */
-	fake_event(&f, LAMINA_EV_CREATED, 1, "web");
-	fake_event(&f, LAMINA_EV_CREATED, 2, "db");
-	fake_reply(&f, LAMINA_CTL_SUBSCRIBE, 1, 0, NULL, 0, NULL, 0);
+	domctl_fake_event(&f, LAMINA_EV_CREATED, 1, "web");
+	domctl_fake_event(&f, LAMINA_EV_CREATED, 2, "db");
+	domctl_fake_reply(&f, LAMINA_CTL_SUBSCRIBE, 1, 0, NULL, 0, NULL, 0);
 	CU_ASSERT_EQUAL_FATAL(ctl_subscribe(&f.conn), 0);
 	CU_ASSERT_EQUAL(ctl_event_pending(&f.conn), 2);
 	/* one during an ordinary call, and a malformed one (counted, dropped) */
-	fake_event(&f, LAMINA_EV_STOPPED, 1, "web");
+	domctl_fake_event(&f, LAMINA_EV_STOPPED, 1, "web");
 	memcpy(junk, &h, sizeof(h));
 	CU_ASSERT_EQUAL(send(f.srv, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
-	fake_reply(&f, LAMINA_CTL_INFO, 2, 0, &info, sizeof(info), NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_INFO, 2, 0, &info, sizeof(info), NULL, 0);
 	CU_ASSERT_EQUAL(ctl_info(&f.conn, &ref, &out), 0);
 	CU_ASSERT_EQUAL(f.conn.events_lost, 1);
 	CU_ASSERT_EQUAL(ctl_event_pending(&f.conn), 3);
-	fake_event(&f, LAMINA_EV_DESTROYED, 1, "web");
+	domctl_fake_event(&f, LAMINA_EV_DESTROYED, 1, "web");
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 0), 0);
 	CU_ASSERT(ev.kind == LAMINA_EV_CREATED && ev.domid == 1 && !strcmp(ev.name, "web"));
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 0), 0);
@@ -289,23 +189,23 @@ static void test_subscribe_and_queue(void)
 	CU_ASSERT_EQUAL(ev.kind, LAMINA_EV_DESTROYED);
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 0), -EAGAIN);
 	/* an unknown kind and a stray reply are refused; a closed server is -ECONNRESET */
-	fake_event(&f, 77, 1, "web");
+	domctl_fake_event(&f, 77, 1, "web");
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 100), -EPROTO);
-	fake_reply(&f, LAMINA_CTL_INFO, 9, 0, &info, sizeof(info), NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_INFO, 9, 0, &info, sizeof(info), NULL, 0);
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 100), -EPROTO);
 	close(f.srv);
 	f.srv = -1;
 	CU_ASSERT_EQUAL(ctl_event_next(&f.conn, &ev, 100), -ECONNRESET);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 static void test_queue_bound(void)
 {
 	struct lamina_ctl_event ev;
-	struct fake f;
+	struct domctl_fake f;
 	unsigned n = 0;
 
-	fake_open(&f);
+	domctl_fake_open(&f);
 	/* More notifications than the queue holds: the rest are counted as lost, never overrun. */
 	for (unsigned i = 0; i < CTL_EVENT_QUEUE_MAX + 5; i++) {
 		char msg[sizeof(struct lamina_ctl_hdr) + sizeof(ev)];
@@ -326,32 +226,29 @@ static void test_queue_bound(void)
 		n++;
 	}
 	CU_ASSERT_EQUAL(n, CTL_EVENT_QUEUE_MAX);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 static void test_domstats(void)
 {
 	struct lamina_ctl_domstats st = {.domid = 4, .events_sent = 10}, out;
 	struct lamina_ctl_domref ref = {.domid = 4};
-	struct fake f;
+	struct domctl_fake f;
 
-	fake_open(&f);
-	fake_reply(&f, LAMINA_CTL_DOMSTATS, 1, 0, &st, sizeof(st), NULL, 0);
+	domctl_fake_open(&f);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 1, 0, &st, sizeof(st), NULL, 0);
 	CU_ASSERT_EQUAL(ctl_domstats(&f.conn, &ref, &out), 0);
 	CU_ASSERT_EQUAL(out.events_sent, 10);
-	fake_reply(&f, LAMINA_CTL_DOMSTATS, 2, -ESRCH, NULL, 0, NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 2, -ESRCH, NULL, 0, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_domstats(&f.conn, &ref, &out), -ESRCH);
-	fake_reply(&f, LAMINA_CTL_DOMSTATS, 3, 0, &st, sizeof(st) - 8, NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 3, 0, &st, sizeof(st) - 8, NULL, 0);
 	CU_ASSERT_EQUAL(ctl_domstats(&f.conn, &ref, &out), -EPROTO);
-	fake_close(&f);
+	domctl_fake_close(&f);
 }
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct tu_test tests[] = {
 	    {"bind interdomain: two eventfds, notify, ack, close", test_bind_interdomain},
 	    {"bind replies with the wrong descriptors", test_bind_wrong_fds},
 	    {"alloc unbound", test_alloc_unbound},
@@ -360,17 +257,6 @@ int main(void)
 	    {"notification queue is bounded", test_queue_bound},
 	    {"domstats", test_domstats},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("libdomctl events", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("libdomctl events", NULL, NULL, tests, TU_COUNT(tests));
 }

@@ -5,11 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/socket.h>
 #include <CUnit/Basic.h>
 
-#include "ctl_client.h"
+#include "domctl_test.h"
+#include "test_util.h"
 #include "top.h"
 
 static struct top_dom dom(uint32_t id, const char *name, uint64_t create, uint64_t cpu, uint64_t exits,
@@ -118,102 +117,49 @@ static void test_top_sort(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(line, " - "));
 }
 
-/* Replies queued on the server end before the client asks. */
-static void reply(int srv, uint16_t op, uint32_t seq, int32_t status, const void *p, size_t len)
-{
-	char buf[sizeof(struct lamina_ctl_hdr) + 4096];
-	struct lamina_ctl_hdr h = {.magic = LAMINA_CTL_MAGIC,
-				   .version = LAMINA_CTL_VERSION,
-				   .op = op,
-				   .seq = seq,
-				   .status = status,
-				   .len = (uint32_t)len,
-				   .flags = LAMINA_CTL_F_REPLY};
-
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), p, len);
-	CU_ASSERT_EQUAL(send(srv, buf, sizeof(h) + len, 0), (ssize_t)(sizeof(h) + len));
-}
-
-static void list_reply(int srv, uint32_t seq, uint32_t n)
-{
-	char buf[sizeof(struct lamina_ctl_list_reply) + 3 * sizeof(struct lamina_ctl_dominfo)] = {0};
-	struct lamina_ctl_list_reply head = {.count = n};
-
-	memcpy(buf, &head, sizeof(head));
-	for (uint32_t i = 0; i < n; i++) {
-		struct lamina_ctl_dominfo d = {.domid = i + 1};
-
-		snprintf(d.name, sizeof(d.name), "d%u", i + 1);
-		memcpy(buf + sizeof(head) + i * sizeof(d), &d, sizeof(d));
-	}
-	reply(srv, LAMINA_CTL_LIST, seq, 0, buf, sizeof(head) + n * sizeof(struct lamina_ctl_dominfo));
-}
-
 static void test_top_sample(void)
 {
 	struct lamina_ctl_domstats st1 = {.domid = 1, .events_sent = 4}, st3 = {.domid = 3};
-	struct ctl_conn conn;
+	struct domctl_fake f;
 	struct top_sample s;
-	int sv[2];
 
 	/* domain 2 vanishes between LIST and its DOMSTATS: left out, not an error */
-	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ctl_attach(&conn, sv[0]);
-	conn.timeout_ms = 2000;
-	list_reply(sv[1], 1, 3);
-	reply(sv[1], LAMINA_CTL_DOMSTATS, 2, 0, &st1, sizeof(st1));
-	reply(sv[1], LAMINA_CTL_DOMSTATS, 3, -ESRCH, NULL, 0);
-	reply(sv[1], LAMINA_CTL_DOMSTATS, 4, 0, &st3, sizeof(st3));
-	CU_ASSERT_EQUAL_FATAL(top_sample_take(&conn, &s), 0);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 3, 3, 0, 1);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 2, 0, &st1, sizeof(st1), NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 3, -ESRCH, NULL, 0, NULL, 0);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 4, 0, &st3, sizeof(st3), NULL, 0);
+	CU_ASSERT_EQUAL_FATAL(top_sample_take(&f.conn, &s), 0);
 	CU_ASSERT_EQUAL(s.n, 2);
 	CU_ASSERT_EQUAL(s.d[0].info.domid, 1);
 	CU_ASSERT_EQUAL(s.d[0].st.events_sent, 4);
 	CU_ASSERT_EQUAL(s.d[1].info.domid, 3);
 	CU_ASSERT(s.stats_supported);
 	top_sample_free(&s);
-	ctl_close(&conn);
-	close(sv[1]);
+	domctl_fake_close(&f);
 	/* a server without DOMSTATS: asked once, rows without event counts */
-	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	ctl_attach(&conn, sv[0]);
-	conn.timeout_ms = 2000;
-	list_reply(sv[1], 1, 2);
-	reply(sv[1], LAMINA_CTL_DOMSTATS, 2, -EOPNOTSUPP, NULL, 0);
-	CU_ASSERT_EQUAL_FATAL(top_sample_take(&conn, &s), 0);
+	domctl_fake_open(&f);
+	domctl_fake_list_page(&f, 1, 2, 2, 0, 1);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 2, -EOPNOTSUPP, NULL, 0, NULL, 0);
+	CU_ASSERT_EQUAL_FATAL(top_sample_take(&f.conn, &s), 0);
 	CU_ASSERT_EQUAL(s.n, 2);
 	CU_ASSERT_FALSE(s.stats_supported);
 	CU_ASSERT_FALSE(s.d[0].have_stats);
 	top_sample_free(&s);
 	/* any other failure fails the sample */
-	list_reply(sv[1], 3, 1);
-	reply(sv[1], LAMINA_CTL_DOMSTATS, 4, -EPERM, NULL, 0);
-	CU_ASSERT_EQUAL(top_sample_take(&conn, &s), -EPERM);
-	ctl_close(&conn);
-	close(sv[1]);
+	domctl_fake_list_page(&f, 3, 1, 1, 0, 1);
+	domctl_fake_reply(&f, LAMINA_CTL_DOMSTATS, 4, -EPERM, NULL, 0, NULL, 0);
+	CU_ASSERT_EQUAL(top_sample_take(&f.conn, &s), -EPERM);
+	domctl_fake_close(&f);
 }
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct tu_test tests[] = {
 	    {"rates between samples", test_top_rates},
 	    {"sorting, keys and text", test_top_sort},
 	    {"sampling with vanishing domains", test_top_sample},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("domctl top", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("domctl top", NULL, NULL, tests, TU_COUNT(tests));
 }

@@ -2,41 +2,19 @@
  * transactions and watch firing, all through in-process connections. */
 #include <stdio.h>
 
+#include "test_util.h"
 #include "xs_test.h"
 
-struct xs_fix {
-	struct xs_store *st;
-	struct xs_conn *d0, *d5, *d6;
-};
-
-static struct xs_fix fx;
+static struct xs_t_fix fx;
 
 static int xs_setup(void)
 {
-	struct xs_tmsg m;
-
-	memset(&fx, 0, sizeof(fx));
-	fx.st = xs_store_new();
-	if (!fx.st)
-		return -1;
-	fx.st->log = fopen("/dev/null", "w");
-	fx.d0 = xs_conn_new(fx.st, 0, true, NULL, NULL);
-	fx.d5 = xs_conn_new(fx.st, 5, false, NULL, NULL);
-	fx.d6 = xs_conn_new(fx.st, 6, false, NULL, NULL);
-	/* the toolstack's layout: /local/domain/N owned by N */
-	XS_T(fx.d0, XS_MKDIR, 0, "/local/domain/5\0", &m);
-	XS_T(fx.d0, XS_SET_PERMS, 0, "/local/domain/5\0n5\0", &m);
-	XS_T(fx.d0, XS_MKDIR, 0, "/local/domain/6\0", &m);
-	XS_T(fx.d0, XS_SET_PERMS, 0, "/local/domain/6\0n6\0", &m);
-	return 0;
+	return xs_t_fix_setup(&fx);
 }
 
 static int xs_teardown(void)
 {
-	FILE *log = fx.st->log;
-
-	xs_store_free(fx.st);
-	fclose(log);
+	xs_t_store_free(fx.st);
 	return 0;
 }
 
@@ -460,23 +438,16 @@ static void test_watches(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"path canonicalisation and validity", test_path},
+	    {"permission parsing and rules", test_perm_rules},
+	    {"read/write/mkdir/rm/directory", test_basic_ops},
+	    {"permissions between domains", test_permissions},
+	    {"quota accounting", test_quota},
+	    {"outstanding request limit", test_outstanding},
+	    {"transactions and conflicts", test_transactions},
+	    {"watch firing", test_watches},
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_core", xs_setup, xs_teardown);
-	CU_add_test(s, "path canonicalisation and validity", test_path);
-	CU_add_test(s, "permission parsing and rules", test_perm_rules);
-	CU_add_test(s, "read/write/mkdir/rm/directory", test_basic_ops);
-	CU_add_test(s, "permissions between domains", test_permissions);
-	CU_add_test(s, "quota accounting", test_quota);
-	CU_add_test(s, "outstanding request limit", test_outstanding);
-	CU_add_test(s, "transactions and conflicts", test_transactions);
-	CU_add_test(s, "watch firing", test_watches);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_core", xs_setup, xs_teardown, tests, TU_COUNT(tests));
 }

@@ -15,6 +15,7 @@
 #include <CUnit/Basic.h>
 #include <xen/io/xs_wire.h>
 
+#include "test_util.h"
 #include "xs_client.h"
 
 struct xs_dfix {
@@ -27,42 +28,27 @@ static struct xs_dfix df;
 
 static int daemon_start(void)
 {
-	char pidf[128], log[128], db[128];
 	const char *bin = getenv("LAMINA_XENSTORED");
-	int i;
+	char pidf[128], log[128], db[128];
+	const char *argv[] = {bin,     "--rundir", df.dir,	"--pid-file", pidf,
+			      "--log", log,	   "--persist", db,	      NULL};
 
 	snprintf(pidf, sizeof(pidf), "%s/pid", df.dir);
 	snprintf(log, sizeof(log), "%s/log", df.dir);
 	snprintf(db, sizeof(db), "%s/db", df.dir);
 	unlink(pidf);
-	df.pid = fork();
-	if (df.pid == 0) {
-		execl(bin, bin, "--rundir", df.dir, "--pid-file", pidf, "--log", log, "--persist", db,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		if (access(pidf, F_OK) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
+	df.pid = tu_spawn(bin, argv, NULL);
+	return tu_wait_path(pidf, 5000) == 0 ? 0 : -1;
 }
 
 static void daemon_stop(void)
 {
-	int status;
-
-	kill(df.pid, SIGTERM);
-	waitpid(df.pid, &status, 0);
+	tu_stop(df.pid, NULL);
 }
 
 static int dsetup(void)
 {
-	if (!getenv("LAMINA_XENSTORED"))
-		return -1;
-	strcpy(df.dir, "/tmp/xs_daemon_test.XXXXXX");
-	if (!mkdtemp(df.dir))
+	if (!getenv("LAMINA_XENSTORED") || tu_mkdtemp(df.dir, sizeof(df.dir), "xs_daemon_test") < 0)
 		return -1;
 	snprintf(df.sock, sizeof(df.sock), "%s/xenstored/socket", df.dir);
 	setenv("XENSTORED_PATH", df.sock, 1);
@@ -71,11 +57,8 @@ static int dsetup(void)
 
 static int dteardown(void)
 {
-	char cmd[128];
-
 	daemon_stop();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", df.dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rmtree(df.dir) == 0 ? 0 : -1;
 }
 
 static int raw_connect(void)
@@ -341,27 +324,17 @@ static void test_persist_restart(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"malformed messages", test_malformed},
+	    {"200 clients at once", test_many_clients},
+	    {"a client that never reads", test_never_reads},
+	    {"libxsclient calls", test_client_calls},
+	    {"domctl store front end", test_cli},
+	    {"persistence across restart", test_persist_restart},
+	};
 
-	if (!getenv("LAMINA_XENSTORED")) {
-		fprintf(stderr, "SKIP: LAMINA_XENSTORED is not set (run through make check)\n");
+	if (tu_need_env("LAMINA_XENSTORED"))
 		return 77;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_daemon", dsetup, dteardown);
-	CU_add_test(s, "malformed messages", test_malformed);
-	CU_add_test(s, "200 clients at once", test_many_clients);
-	CU_add_test(s, "a client that never reads", test_never_reads);
-	CU_add_test(s, "libxsclient calls", test_client_calls);
-	CU_add_test(s, "domctl store front end", test_cli);
-	CU_add_test(s, "persistence across restart", test_persist_restart);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed =
-	    CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_daemon", dsetup, dteardown, tests, TU_COUNT(tests));
 }

@@ -19,7 +19,9 @@
 #include <CUnit/Basic.h>
 #include <xen/io/xs_wire.h>
 
+#include "test_util.h"
 #include "xs_client.h"
+#include "xs_test_ring.h"
 
 struct xs_gfix {
 	char dir[64];
@@ -32,20 +34,16 @@ struct xs_gfix {
 
 static struct xs_gfix gf;
 
-struct xs_gmsg {
-	struct xsd_sockmsg h;
-	char body[XENSTORE_PAYLOAD_MAX + 1];
-};
-
 static int g_setup(void)
 {
 	const char *bin = getenv("LAMINA_XENSTORED");
 	char path[128], rings[96], pidf[96], logf[96];
+	const char *argv[] = {bin,  "--rundir", gf.dir, "--ring-dir", rings,	 "--pid-file",
+			      pidf, "--log",	logf,	"--quota",    "nodes=8", NULL};
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd, i;
+	int fd;
 
-	strcpy(gf.dir, "/tmp/xs_guest_test.XXXXXX");
-	if (!bin || !mkdtemp(gf.dir))
+	if (!bin || tu_mkdtemp(gf.dir, sizeof(gf.dir), "xs_guest_test") < 0)
 		return -1;
 	snprintf(rings, sizeof(rings), "%s/rings", gf.dir);
 	snprintf(pidf, sizeof(pidf), "%s/pid", gf.dir);
@@ -66,29 +64,20 @@ static int g_setup(void)
 		return -1;
 	gf.kick.sun_family = AF_UNIX;
 	snprintf(gf.kick.sun_path, sizeof(gf.kick.sun_path), "%s/dom7.evtchn", rings);
-	gf.pid = fork();
-	if (gf.pid == 0) {
-		execl(bin, bin, "--rundir", gf.dir, "--ring-dir", rings, "--pid-file", pidf, "--log", logf,
-		      "--quota", "nodes=8", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500 && access(pidf, F_OK) != 0; i++)
-		usleep(10000);
+	gf.pid = tu_spawn(bin, argv, NULL);
+	tu_wait_path(pidf, 5000); /* the store socket's own open says whether it came up */
 	return xs_client_open_rundir(gf.dir, &gf.d0) == 0 ? 0 : -1;
 }
 
 static int g_teardown(void)
 {
-	char cmd[128];
-	int status;
+	int status = -1;
 
 	xs_client_close(gf.d0);
-	kill(gf.pid, SIGTERM);
-	waitpid(gf.pid, &status, 0);
+	tu_stop(gf.pid, &status);
 	munmap(gf.page, 4096);
 	close(gf.gfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", gf.dir);
-	return system(cmd) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return tu_rmtree(gf.dir) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static void g_kick(void)
@@ -98,46 +87,25 @@ static void g_kick(void)
 	}
 }
 
-static void g_put(const void *d, uint32_t len)
-{
-	uint32_t i, prod = gf.page->req_prod;
-
-	for (i = 0; i < len; i++)
-		gf.page->req[MASK_XENSTORE_IDX(prod + i)] = ((const char *)d)[i];
-	__atomic_store_n(&gf.page->req_prod, prod + len, __ATOMIC_RELEASE);
-}
-
 static void g_send(uint32_t type, uint32_t req_id, const void *p, uint32_t len)
 {
 	struct xsd_sockmsg h = {.type = type, .req_id = req_id, .len = len};
 
-	g_put(&h, sizeof(h));
-	g_put(p, len);
+	xs_t_ring_put(gf.page, &h, sizeof(h));
+	xs_t_ring_put(gf.page, p, len);
 	g_kick();
 }
 
 /* The next whole message on the response ring, waiting up to 2 s for notifications. */
-static bool g_recv(struct xs_gmsg *m)
+static bool g_recv(struct xs_tmsg *m)
 {
-	int waited;
-
-	for (waited = 0; waited < 200; waited++) {
-		uint32_t cons = gf.page->rsp_cons,
-			 prod = __atomic_load_n(&gf.page->rsp_prod, __ATOMIC_ACQUIRE), i;
+	for (int waited = 0; waited < 200; waited++) {
 		struct pollfd p = {.fd = gf.gfd, .events = POLLIN};
 		char junk[64];
-		if (prod - cons >= sizeof(m->h)) {
-			for (i = 0; i < sizeof(m->h); i++)
-				((char *)&m->h)[i] = gf.page->rsp[MASK_XENSTORE_IDX(cons + i)];
-			if (m->h.len <= XENSTORE_PAYLOAD_MAX && prod - cons >= sizeof(m->h) + m->h.len) {
-				for (i = 0; i < m->h.len; i++)
-					m->body[i] = gf.page->rsp[MASK_XENSTORE_IDX(cons + sizeof(m->h) + i)];
-				m->body[m->h.len] = '\0';
-				__atomic_store_n(&gf.page->rsp_cons, cons + (uint32_t)sizeof(m->h) + m->h.len,
-						 __ATOMIC_RELEASE);
-				g_kick(); /* space freed */
-				return true;
-			}
+
+		if (xs_t_ring_take(gf.page, m)) {
+			g_kick(); /* space freed */
+			return true;
 		}
 		if (poll(&p, 1, 10) > 0)
 			while (recv(gf.gfd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
@@ -146,7 +114,7 @@ static bool g_recv(struct xs_gmsg *m)
 	return false;
 }
 
-static uint32_t g_req(uint32_t type, const void *p, uint32_t len, struct xs_gmsg *m)
+static uint32_t g_req(uint32_t type, const void *p, uint32_t len, struct xs_tmsg *m)
 {
 	static uint32_t id = 100;
 
@@ -171,7 +139,7 @@ static void introduce(void)
 
 static void test_own_subtree(void)
 {
-	struct xs_gmsg m;
+	struct xs_tmsg m;
 
 	CU_ASSERT_EQUAL(xs_client_mkdir(gf.d0, 0, "/local/domain/7"), 0);
 	CU_ASSERT_EQUAL(xs_client_set_perms(gf.d0, 0, "/local/domain/7", (const char *[]){"n7"}, 1), 0);
@@ -199,7 +167,7 @@ static void test_own_subtree(void)
 
 static void test_watches_both_ways(void)
 {
-	struct xs_gmsg m;
+	struct xs_tmsg m;
 	char *p, *t;
 
 	g_send(XS_WATCH, 1, "data\0g\0", 7);
@@ -222,10 +190,9 @@ static void test_watches_both_ways(void)
 
 static void test_quota(void)
 {
-	struct xs_gmsg m;
-	char path[32], log[128], line[512];
+	struct xs_tmsg m;
+	char path[32], log[128];
 	int i, refused = 0;
-	FILE *f;
 
 	for (i = 0; i < 12; i++) {
 		uint32_t l = (uint32_t)snprintf(path, sizeof(path), "q%d", i) + 1;
@@ -234,12 +201,8 @@ static void test_quota(void)
 	}
 	CU_ASSERT_TRUE(refused >= 4); /* the guest owns 8 nodes at most */
 	snprintf(log, sizeof(log), "%s/log", gf.dir);
-	f = fopen(log, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	refused = 0;
-	while (fgets(line, sizeof(line), f))
-		refused += strstr(line, "quota: domain 7 exceeds the nodes limit (8") != NULL;
-	fclose(f);
+	refused = tu_grep(log, "quota: domain 7 exceeds the nodes limit (8", 0);
+	CU_ASSERT_FATAL(refused >= 0);
 	CU_ASSERT_EQUAL(refused, 1); /* rate-limited */
 }
 
@@ -263,7 +226,7 @@ static void test_release(void)
 
 static void test_hostile_ring(void)
 {
-	struct xs_gmsg m;
+	struct xs_tmsg m;
 	char *v;
 	uint32_t len;
 	int i;
@@ -288,26 +251,16 @@ static void test_hostile_ring(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"own subtree, refused elsewhere", test_own_subtree},
+	    {"watches across guest and Domain-0", test_watches_both_ways},
+	    {"quota violation", test_quota},
+	    {"@releaseDomain", test_release},
+	    {"hostile ring", test_hostile_ring},
+	};
 
-	if (!getenv("LAMINA_XENSTORED")) {
-		fprintf(stderr, "SKIP: LAMINA_XENSTORED is not set (run through make check)\n");
+	if (tu_need_env("LAMINA_XENSTORED"))
 		return 77;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_guest", g_setup, g_teardown);
-	CU_add_test(s, "own subtree, refused elsewhere", test_own_subtree);
-	CU_add_test(s, "watches across guest and Domain-0", test_watches_both_ways);
-	CU_add_test(s, "quota violation", test_quota);
-	CU_add_test(s, "@releaseDomain", test_release);
-	CU_add_test(s, "hostile ring", test_hostile_ring);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed =
-	    CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_guest", g_setup, g_teardown, tests, TU_COUNT(tests));
 }

@@ -6,43 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "xs_hv_fake.h"
-
-static int fhv_send(int fd, uint16_t op, uint32_t seq, int32_t status, uint32_t flags, const void *p,
-		    uint32_t len, const int *fds, unsigned nfds)
-{
-	struct lamina_ctl_hdr h = {LAMINA_CTL_MAGIC, LAMINA_CTL_VERSION, op, seq, status, len, flags};
-	char buf[sizeof(h) + 256];
-	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr a;
-	} cb;
-	struct iovec iov = {buf, sizeof(h) + len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	memcpy(buf, &h, sizeof(h));
-	if (len)
-		memcpy(buf + sizeof(h), p, len);
-	if (nfds) {
-		struct cmsghdr *cm;
-		memset(&cb, 0, sizeof(cb));
-		mh.msg_control = cb.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
 
 static struct fhv_dom *fhv_find(struct fhv *h, uint32_t domid)
 {
@@ -62,133 +31,139 @@ static void fhv_unbind(struct fhv_dom *d)
 	d->bound = false;
 }
 
-/* One request, lock held. */
-static void fhv_request(struct fhv *h, const struct lamina_ctl_hdr *q, const char *p)
+/* A reply that is only a status (errors carry neither payload nor descriptors). */
+static void fhv_status(struct ctl_fake *f, const struct ctl_fake_req *rq, int32_t status)
 {
-	char out[256];
-	uint32_t len = 0;
-	int32_t st = 0;
-	int fds[2], nfds = 0;
+	ctl_fake_answer(f, rq, status, NULL, 0, NULL, 0);
+}
+
+/* The handlers run with the lock held. */
+static void fhv_subscribe(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct fhv *h = f->ctx;
+
+	h->subscribes++;
+	ctl_fake_answer(f, rq, 0, NULL, 0, NULL, 0);
+	for (int i = 0; i < FHV_DOMS; i++)
+		if (h->dom[i].live)
+			ctl_fake_event(f->conn, LAMINA_EV_CREATED, h->dom[i].domid, NULL);
+}
+
+static void fhv_info(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct lamina_ctl_domref r;
+	struct lamina_ctl_dominfo info;
+	struct fhv_dom *d;
+
+	memcpy(&r, rq->payload, sizeof(r));
+	if (rq->h.len != sizeof(r) || !(d = fhv_find(f->ctx, r.domid))) {
+		fhv_status(f, rq, -ESRCH);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	info.domid = d->domid;
+	snprintf(info.name, sizeof(info.name), "fake%u", d->domid);
+	for (int i = 0; i < 16; i++)
+		info.uuid[i] = (uint8_t)(0x10 * i + d->domid);
+	info.memory_kib = 16384;
+	info.vcpus = 2;
+	ctl_fake_answer(f, rq, 0, &info, sizeof(info), NULL, 0);
+}
+
+/* Page 0 of a domain's memfd is its console, page 1 its store ring. */
+static void fhv_map_special(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct lamina_ctl_map_special r;
+	struct lamina_ctl_mapping m = {0};
 	struct fhv_dom *d = NULL;
 
-	h->requests++;
-	if (h->mute)
+	memcpy(&r, rq->payload, sizeof(r));
+	if (rq->h.len != sizeof(r) || !(d = fhv_find(f->ctx, r.domid)) || r.which >= LAMINA_SPECIAL_COUNT) {
+		fhv_status(f, rq, d ? -EINVAL : -ESRCH);
 		return;
-	switch (q->op) {
-	case LAMINA_CTL_SUBSCRIBE:
-		h->subscribes++;
-		fhv_send(h->cfd, q->op, q->seq, 0, LAMINA_CTL_F_REPLY, NULL, 0, NULL, 0);
-		for (int i = 0; i < FHV_DOMS; i++) {
-			struct lamina_ctl_event ev = {.kind = LAMINA_EV_CREATED, .domid = h->dom[i].domid};
-			if (h->dom[i].live)
-				fhv_send(h->cfd, LAMINA_CTL_EVENT, 0, 0, 0, &ev, sizeof(ev), NULL, 0);
-		}
-		return;
-	case LAMINA_CTL_INFO: {
-		struct lamina_ctl_domref r;
-		struct lamina_ctl_dominfo info;
-		memcpy(&r, p, sizeof(r));
-		if (q->len != sizeof(r) || !(d = fhv_find(h, r.domid))) {
-			st = -ESRCH;
-			break;
-		}
-		memset(&info, 0, sizeof(info));
-		info.domid = d->domid;
-		snprintf(info.name, sizeof(info.name), "fake%u", d->domid);
-		for (int i = 0; i < 16; i++)
-			info.uuid[i] = (uint8_t)(0x10 * i + d->domid);
-		info.memory_kib = 16384;
-		info.vcpus = 2;
-		memcpy(out, &info, sizeof(info));
-		len = sizeof(info);
-		break;
 	}
-	case LAMINA_CTL_MAP_SPECIAL: {
-		struct lamina_ctl_map_special r;
-		struct lamina_ctl_mapping m = {0};
-		memcpy(&r, p, sizeof(r));
-		if (q->len != sizeof(r) || !(d = fhv_find(h, r.domid)) || r.which >= LAMINA_SPECIAL_COUNT) {
-			st = d ? -EINVAL : -ESRCH;
-			break;
-		}
-		m.gfn = 0x1000 + r.which;
-		m.offset = r.which * 4096ull;
-		m.size = 4096;
-		m.port = r.which == LAMINA_SPECIAL_XENSTORE ? d->store_port : d->cons_port;
-		memcpy(out, &m, sizeof(m));
-		len = sizeof(m);
-		fds[0] = d->memfd;
-		nfds = 1;
-		break;
-	}
-	case LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN: {
-		struct lamina_ctl_evtchn_bind r;
-		struct lamina_ctl_evtchn_port rep;
-		uint64_t one = 1;
-		memcpy(&r, p, sizeof(r));
-		d = fhv_find(h, r.remote_dom);
-		if (q->len != sizeof(r) || !d || r.remote_port != d->store_port || d->bound) {
-			st = d ? -EINVAL : -ESRCH;
-			break;
-		}
-		h->binds++;
-		d->bound = true;
-		d->d0port = ++h->next_port;
-		d->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (write(d->event_fd, &one, sizeof(one)) < 0) { /* pending on bind, as the hypervisor */
-		}
-		rep.port = d->d0port;
-		memcpy(out, &rep, sizeof(rep));
-		len = sizeof(rep);
-		fds[0] = d->notify_fd;
-		fds[1] = d->event_fd;
-		nfds = 2;
-		break;
-	}
-	case LAMINA_CTL_EVTCHN_CLOSE: {
-		struct lamina_ctl_evtchn_port r;
-		memcpy(&r, p, sizeof(r));
-		st = -EINVAL;
-		for (int i = 0; i < FHV_DOMS; i++)
-			if (h->dom[i].bound && h->dom[i].d0port == r.port) {
-				fhv_unbind(&h->dom[i]);
-				h->closes++;
-				st = 0;
-			}
-		break;
-	}
-	default:
-		st = -ENOSYS;
-	}
-	fhv_send(h->cfd, q->op, q->seq, st, LAMINA_CTL_F_REPLY, out, st ? 0 : len, fds,
-		 st ? 0 : (unsigned)nfds);
+	m.gfn = 0x1000 + r.which;
+	m.offset = r.which * 4096ull;
+	m.size = 4096;
+	m.port = r.which == LAMINA_SPECIAL_XENSTORE ? d->store_port : d->cons_port;
+	ctl_fake_answer(f, rq, 0, &m, sizeof(m), &d->memfd, 1);
 }
+
+/* Only the store port binds, once; it is pending on bind, as the hypervisor makes it. */
+static void fhv_bind(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct fhv *h = f->ctx;
+	struct lamina_ctl_evtchn_bind r;
+	struct lamina_ctl_evtchn_port rep;
+	uint64_t one = 1;
+	struct fhv_dom *d;
+	int fds[2];
+
+	memcpy(&r, rq->payload, sizeof(r));
+	d = fhv_find(h, r.remote_dom);
+	if (rq->h.len != sizeof(r) || !d || r.remote_port != d->store_port || d->bound) {
+		fhv_status(f, rq, d ? -EINVAL : -ESRCH);
+		return;
+	}
+	h->binds++;
+	d->bound = true;
+	d->d0port = ++h->next_port;
+	d->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (write(d->event_fd, &one, sizeof(one)) < 0) {
+		/* a fresh eventfd takes one write */
+	}
+	rep.port = d->d0port;
+	fds[0] = d->notify_fd;
+	fds[1] = d->event_fd;
+	ctl_fake_answer(f, rq, 0, &rep, sizeof(rep), fds, 2);
+}
+
+static void fhv_close_port(struct ctl_fake *f, const struct ctl_fake_req *rq)
+{
+	struct fhv *h = f->ctx;
+	struct lamina_ctl_evtchn_port r;
+	int32_t st = -EINVAL;
+
+	memcpy(&r, rq->payload, sizeof(r));
+	for (int i = 0; i < FHV_DOMS; i++)
+		if (h->dom[i].bound && h->dom[i].d0port == r.port) {
+			fhv_unbind(&h->dom[i]);
+			h->closes++;
+			st = 0;
+		}
+	fhv_status(f, rq, st);
+}
+
+static const struct ctl_fake_op fhv_ops[] = {
+    {.op = LAMINA_CTL_SUBSCRIBE, .fn = fhv_subscribe},
+    {.op = LAMINA_CTL_INFO, .fn = fhv_info},
+    {.op = LAMINA_CTL_MAP_SPECIAL, .fn = fhv_map_special},
+    {.op = LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, .fn = fhv_bind},
+    {.op = LAMINA_CTL_EVTCHN_CLOSE, .fn = fhv_close_port},
+};
 
 static void *fhv_thread(void *arg)
 {
 	struct fhv *h = arg;
-	char buf[sizeof(struct lamina_ctl_hdr) + 4096];
+	struct ctl_fake_req rq;
 
 	for (;;) {
-		struct pollfd p[3] = {{h->stop_pipe[0], POLLIN, 0}, {h->lfd, POLLIN, 0}, {h->cfd, POLLIN, 0}};
-		if (poll(p, h->cfd >= 0 ? 3 : 2, 50) < 0 && errno != EINTR)
+		struct pollfd p[3] = {
+		    {h->stop_pipe[0], POLLIN, 0}, {h->srv.lfd, POLLIN, 0}, {h->srv.conn, POLLIN, 0}};
+
+		if (poll(p, h->srv.conn >= 0 ? 3 : 2, 50) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
 		pthread_mutex_lock(&h->mu);
-		if ((p[1].revents & POLLIN) && h->cfd < 0 && !h->refuse)
-			h->cfd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (h->cfd >= 0 && (p[2].revents & (POLLIN | POLLHUP))) {
-			ssize_t n = recv(h->cfd, buf, sizeof(buf), MSG_DONTWAIT);
-			struct lamina_ctl_hdr q;
-			if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
-				close(h->cfd);
-				h->cfd = -1;
-			} else if (n >= (ssize_t)sizeof(q)) {
-				memcpy(&q, buf, sizeof(q));
-				fhv_request(h, &q, buf + sizeof(q));
-			}
+		if ((p[1].revents & POLLIN) && h->srv.conn < 0 && !h->refuse)
+			ctl_fake_accept(&h->srv);
+		if (h->srv.conn >= 0 && (p[2].revents & (POLLIN | POLLHUP)) &&
+		    ctl_fake_take(&h->srv, &rq) > 0) {
+			h->requests++;
+			if (!h->mute) /* a hung hypervisor reads and never answers */
+				ctl_fake_dispatch(&h->srv, &rq);
 		}
 		pthread_mutex_unlock(&h->mu);
 	}
@@ -197,19 +172,24 @@ static void *fhv_thread(void *arg)
 
 int fhv_start(struct fhv *h, const char *path)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int rc;
 
 	memset(h, 0, sizeof(*h));
-	h->cfd = -1;
+	h->srv = (struct ctl_fake){.lfd = -1,
+				   .conn = -1,
+				   .ops = fhv_ops,
+				   .nops = sizeof(fhv_ops) / sizeof(fhv_ops[0]),
+				   .unknown_status = -ENOSYS,
+				   .ctx = h};
+	h->stop_pipe[0] = h->stop_pipe[1] = -1;
 	snprintf(h->path, sizeof(h->path), "%s", path);
-	strcpy(a.sun_path, h->path);
 	pthread_mutex_init(&h->mu, NULL);
 	for (int i = 0; i < FHV_DOMS; i++)
 		h->dom[i].memfd = h->dom[i].notify_fd = h->dom[i].event_fd = -1;
-	h->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (h->lfd < 0 || bind(h->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(h->lfd, 8) < 0 ||
-	    pipe2(h->stop_pipe, O_CLOEXEC) < 0)
+	rc = ctl_fake_listen(&h->srv, h->path);
+	if (rc < 0)
+		return rc;
+	if (pipe2(h->stop_pipe, O_CLOEXEC) < 0)
 		return -errno;
 	return pthread_create(&h->th, NULL, fhv_thread, h) ? -EAGAIN : 0;
 }
@@ -217,25 +197,23 @@ int fhv_start(struct fhv *h, const char *path)
 void fhv_stop(struct fhv *h)
 {
 	if (write(h->stop_pipe[1], "x", 1) < 0) {
+		/* the thread polls the pipe; a failed write would leave it running and join hangs */
 	}
 	pthread_join(h->th, NULL);
 	for (int i = 0; i < FHV_DOMS; i++)
 		if (h->dom[i].memfd >= 0)
 			fhv_dom_remove(h, &h->dom[i]);
-	if (h->cfd >= 0)
-		close(h->cfd);
-	close(h->lfd);
+	ctl_fake_close(&h->srv, h->path);
 	close(h->stop_pipe[0]);
 	close(h->stop_pipe[1]);
-	unlink(h->path);
 }
 
 void fhv_drop(struct fhv *h)
 {
 	pthread_mutex_lock(&h->mu);
-	if (h->cfd >= 0)
-		close(h->cfd);
-	h->cfd = -1;
+	if (h->srv.conn >= 0)
+		close(h->srv.conn);
+	h->srv.conn = -1;
 	for (int i = 0; i < FHV_DOMS; i++)
 		fhv_unbind(&h->dom[i]); /* a connection's ports go with it */
 	pthread_mutex_unlock(&h->mu);
@@ -292,13 +270,19 @@ void fhv_dom_remove(struct fhv *h, struct fhv_dom *d)
 
 int fhv_emit(struct fhv *h, uint32_t kind, uint32_t domid)
 {
-	struct lamina_ctl_event ev = {.kind = kind, .domid = domid};
-	int rc;
+	ssize_t rc;
 
 	pthread_mutex_lock(&h->mu);
-	rc = h->cfd >= 0 ? fhv_send(h->cfd, LAMINA_CTL_EVENT, 0, 0, 0, &ev, sizeof(ev), NULL, 0) : -ENOTCONN;
+	rc = h->srv.conn >= 0 ? ctl_fake_event(h->srv.conn, kind, domid, NULL) : -ENOTCONN;
 	pthread_mutex_unlock(&h->mu);
-	return rc;
+	return rc < 0 ? rc : 0;
+}
+
+void fhv_set(struct fhv *h, bool *flag, bool on)
+{
+	pthread_mutex_lock(&h->mu);
+	*flag = on;
+	pthread_mutex_unlock(&h->mu);
 }
 
 bool fhv_wait(struct fhv *h, bool (*cond)(struct fhv *h, void *arg), void *arg, int ms)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <lamina/control.h>
+#include "test_ctl_fake.h"
 
 #define FHV_DOMS 8
 
@@ -25,7 +26,8 @@ struct fhv_dom {
 
 struct fhv {
 	char path[108];
-	int lfd, cfd, stop_pipe[2];
+	struct ctl_fake srv; /* the listening socket, the daemon's connection */
+	int stop_pipe[2];
 	pthread_t th;
 	pthread_mutex_t mu;
 	struct fhv_dom dom[FHV_DOMS];
@@ -45,6 +47,8 @@ struct fhv_dom *fhv_dom_add(struct fhv *h, uint32_t domid);
 int fhv_dom_rebuild(struct fhv *h, struct fhv_dom *d);
 void fhv_dom_remove(struct fhv *h, struct fhv_dom *d);
 int fhv_emit(struct fhv *h, uint32_t kind, uint32_t domid);
+/* Sets refuse or mute under the lock. */
+void fhv_set(struct fhv *h, bool *flag, bool on);
 /* Polls until cond(h, arg) holds (under the lock) or ms pass. */
 bool fhv_wait(struct fhv *h, bool (*cond)(struct fhv *h, void *arg), void *arg, int ms);
 

@@ -15,8 +15,10 @@
 #include <CUnit/Basic.h>
 #include <xen/io/xs_wire.h>
 
+#include "test_util.h"
 #include "xs_client.h"
 #include "xs_hv_fake.h"
+#include "xs_test_ring.h"
 
 struct xs_hvt {
 	char dir[64], log[96];
@@ -28,11 +30,6 @@ struct xs_hvt {
 };
 
 static struct xs_hvt T;
-
-struct hmsg {
-	struct xsd_sockmsg h;
-	char body[XENSTORE_PAYLOAD_MAX + 1];
-};
 
 static struct xenstore_domain_interface *page(struct fhv_dom *d)
 {
@@ -50,34 +47,12 @@ static void kick(struct fhv_dom *d)
 	pthread_mutex_unlock(&T.hv.mu);
 }
 
-static void put(struct fhv_dom *d, const void *p, uint32_t len)
+static bool recv_msg(struct fhv_dom *d, struct xs_tmsg *m, int ms)
 {
-	struct xenstore_domain_interface *in = page(d);
-	uint32_t prod = in->req_prod;
-
-	for (uint32_t i = 0; i < len; i++)
-		in->req[MASK_XENSTORE_IDX(prod + i)] = ((const char *)p)[i];
-	__atomic_store_n(&in->req_prod, prod + len, __ATOMIC_RELEASE);
-}
-
-static bool recv_msg(struct fhv_dom *d, struct hmsg *m, int ms)
-{
-	struct xenstore_domain_interface *in = page(d);
-
 	for (int waited = 0; waited < ms; waited += 5) {
-		uint32_t cons = in->rsp_cons, prod = __atomic_load_n(&in->rsp_prod, __ATOMIC_ACQUIRE), i;
-		if (prod - cons >= sizeof(m->h)) {
-			for (i = 0; i < sizeof(m->h); i++)
-				((char *)&m->h)[i] = in->rsp[MASK_XENSTORE_IDX(cons + i)];
-			if (m->h.len <= XENSTORE_PAYLOAD_MAX && prod - cons >= sizeof(m->h) + m->h.len) {
-				for (i = 0; i < m->h.len; i++)
-					m->body[i] = in->rsp[MASK_XENSTORE_IDX(cons + sizeof(m->h) + i)];
-				m->body[m->h.len] = '\0';
-				__atomic_store_n(&in->rsp_cons, cons + (uint32_t)sizeof(m->h) + m->h.len,
-						 __ATOMIC_RELEASE);
-				kick(d);
-				return true;
-			}
+		if (xs_t_ring_take(page(d), m)) {
+			kick(d);
+			return true;
 		}
 		usleep(5000);
 	}
@@ -85,12 +60,12 @@ static bool recv_msg(struct fhv_dom *d, struct hmsg *m, int ms)
 }
 
 /* A request from the guest; watch events met on the way are counted in *events (if given). */
-static uint32_t req(struct fhv_dom *d, uint32_t type, const void *p, uint32_t len, struct hmsg *m)
+static uint32_t req(struct fhv_dom *d, uint32_t type, const void *p, uint32_t len, struct xs_tmsg *m)
 {
 	struct xsd_sockmsg h = {.type = type, .req_id = ++T.req_id, .len = len};
 
-	put(d, &h, sizeof(h));
-	put(d, p, len);
+	xs_t_ring_put(page(d), &h, sizeof(h));
+	xs_t_ring_put(page(d), p, len);
 	kick(d);
 	while (recv_msg(d, m, 2000))
 		if (m->h.type != XS_WATCH_EVENT && m->h.req_id == h.req_id)
@@ -137,36 +112,23 @@ static bool wait_exists(const char *path, bool want)
 
 static bool log_has(const char *needle)
 {
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(T.log, "r");
-
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return found;
+	return tu_grep(T.log, needle, 1) > 0;
 }
 
 static int setup(void)
 {
 	const char *bin = getenv("LAMINA_XENSTORED");
 	char pidf[96], hvs[96];
+	const char *argv[] = {bin,   "--rundir",    T.dir,   "--pid-file", pidf,       "--log",
+			      T.log, "--log-level", "debug", "--quota",	   "nodes=40", NULL};
 
-	strcpy(T.dir, "/tmp/xs_hv_test.XXXXXX");
-	if (!bin || !mkdtemp(T.dir))
+	if (!bin || tu_mkdtemp(T.dir, sizeof(T.dir), "xs_hv_test") < 0)
 		return -1;
 	snprintf(pidf, sizeof(pidf), "%s/pid", T.dir);
 	snprintf(T.log, sizeof(T.log), "%s/log", T.dir);
 	snprintf(hvs, sizeof(hvs), "%s/hv.sock", T.dir);
-	T.pid = fork();
-	if (T.pid == 0) {
-		execl(bin, bin, "--rundir", T.dir, "--pid-file", pidf, "--log", T.log, "--log-level", "debug",
-		      "--quota", "nodes=40", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && access(pidf, F_OK) != 0; i++)
-		usleep(10000);
+	T.pid = tu_spawn(bin, argv, NULL);
+	tu_wait_path(pidf, 5000); /* the store socket's own open says whether it came up */
 	if (xs_client_open_rundir(T.dir, &T.d0) < 0)
 		return -1;
 	/* the hypervisor is not there yet: the socket must be served meanwhile */
@@ -180,15 +142,12 @@ static int setup(void)
 
 static int teardown(void)
 {
-	char cmd[128];
-	int status;
+	int status = -1;
 
 	xs_client_close(T.d0);
-	kill(T.pid, SIGTERM);
-	waitpid(T.pid, &status, 0);
+	tu_stop(T.pid, &status);
 	fhv_stop(&T.hv);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", T.dir);
-	return system(cmd) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return tu_rmtree(T.dir) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static void test_connect_and_tree(void)
@@ -223,7 +182,7 @@ static void test_connect_and_tree(void)
 
 static void test_guest_identity(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 
 	CU_ASSERT_EQUAL(REQ(T.g5, XS_READ, "name\0", &m), XS_READ);
 	CU_ASSERT_STRING_EQUAL(m.body, "fake5");
@@ -261,7 +220,7 @@ static void test_guest_identity(void)
 
 static void test_watches_across(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 	char *path = NULL, *tok;
 	bool seen = false;
 
@@ -286,7 +245,7 @@ static void test_watches_across(void)
 
 static void test_hostile_rings(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 	struct xsd_sockmsg bad = {.type = XS_READ, .req_id = 1, .len = 5000};
 
 	T.g6 = fhv_dom_add(&T.hv, 6);
@@ -298,7 +257,7 @@ static void test_hostile_rings(void)
 	/* dom6: a producer index beyond the ring; dom7: a message longer than the protocol allows */
 	page(T.g6)->req_prod = page(T.g6)->req_cons + 5000;
 	kick(T.g6);
-	put(T.g7, &bad, sizeof(bad));
+	xs_t_ring_put(page(T.g7), &bad, sizeof(bad));
 	kick(T.g7);
 	for (int i = 0; i < 400 && (!page(T.g6)->error || !page(T.g7)->error); i++)
 		usleep(5000);
@@ -313,7 +272,7 @@ static void test_hostile_rings(void)
 
 static void test_never_drains(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 	char path[64], *p = NULL, *tok;
 	int i;
 
@@ -348,7 +307,7 @@ static void test_never_drains(void)
 
 static void test_restart(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 	unsigned binds = T.hv.binds;
 
 	char *p = NULL, *tok;
@@ -390,7 +349,7 @@ static void test_restart(void)
 
 static void test_destroy_releases(void)
 {
-	struct hmsg m;
+	struct xs_tmsg m;
 	char *path = NULL, *tok;
 	unsigned closes = T.hv.closes;
 	bool released = false;
@@ -422,16 +381,12 @@ static void test_hypervisor_gone(void)
 	/* The hypervisor exits: its domains are released, the socket is still served; when it
 	 * comes back the live domains are introduced again. */
 	fhv_dom_remove(&T.hv, T.g6);
-	pthread_mutex_lock(&T.hv.mu);
-	T.hv.refuse = true;
-	pthread_mutex_unlock(&T.hv.mu);
+	fhv_set(&T.hv, &T.hv.refuse, true);
 	fhv_drop(&T.hv);
 	CU_ASSERT_TRUE(wait_exists("/local/domain/7", false));
 	CU_ASSERT_TRUE(log_has("hypervisor connection lost"));
 	CU_ASSERT_EQUAL(xs_client_write(T.d0, 0, "/tool/alone", "1", 1), 0);
-	pthread_mutex_lock(&T.hv.mu);
-	T.hv.refuse = false;
-	pthread_mutex_unlock(&T.hv.mu);
+	fhv_set(&T.hv, &T.hv.refuse, false);
 	CU_ASSERT_TRUE(fhv_wait(&T.hv, has_subscribes, (void *)2, 5000));
 	CU_ASSERT_TRUE(wait_exists("/local/domain/7/name", true));
 	CU_ASSERT_FALSE(exists("/local/domain/6"));
@@ -445,17 +400,13 @@ static void test_hypervisor_hung(void)
 	/* A hypervisor that stops answering: the call times out, the connection is dropped and
 	 * made again; the domain it was announcing is introduced on the new connection. */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(g9);
-	pthread_mutex_lock(&T.hv.mu);
-	T.hv.mute = true;
-	pthread_mutex_unlock(&T.hv.mu);
+	fhv_set(&T.hv, &T.hv.mute, true);
 	CU_ASSERT_EQUAL(fhv_emit(&T.hv, LAMINA_EV_CREATED, 9), 0);
 	for (int i = 0; i < 100 && !log_has("no reply in time"); i++)
 		usleep(50000);
 	CU_ASSERT_TRUE(log_has("hypervisor connection lost: no reply in time"));
 	CU_ASSERT_EQUAL(xs_client_write(T.d0, 0, "/tool/while-hung", "1", 1), 0);
-	pthread_mutex_lock(&T.hv.mu);
-	T.hv.mute = false;
-	pthread_mutex_unlock(&T.hv.mu);
+	fhv_set(&T.hv, &T.hv.mute, false);
 	CU_ASSERT_TRUE(fhv_wait(&T.hv, has_subscribes, (void *)3, 5000));
 	CU_ASSERT_TRUE(wait_exists("/local/domain/9/name", true));
 	CU_ASSERT_TRUE(fhv_wait(&T.hv, is_bound, g9, 3000));
@@ -463,30 +414,20 @@ static void test_hypervisor_hung(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"socket only, then connect; domain tree", test_connect_and_tree},
+	    {"guest identity, permissions, quota", test_guest_identity},
+	    {"watches across guest and Domain-0", test_watches_across},
+	    {"hostile rings disconnected alone", test_hostile_rings},
+	    {"a ring that never drains; a stopped domain", test_never_drains},
+	    {"restart reconnects the new ring", test_restart},
+	    {"destroy releases watches, transactions, nodes", test_destroy_releases},
+	    {"hypervisor gone and back", test_hypervisor_gone},
+	    {"hypervisor hung: timeout, reconnect", test_hypervisor_hung},
+	};
 
-	if (!getenv("LAMINA_XENSTORED")) {
-		fprintf(stderr, "SKIP: LAMINA_XENSTORED is not set (run through make check)\n");
+	if (tu_need_env("LAMINA_XENSTORED"))
 		return 77;
-	}
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_hv", setup, teardown);
-	CU_add_test(s, "socket only, then connect; domain tree", test_connect_and_tree);
-	CU_add_test(s, "guest identity, permissions, quota", test_guest_identity);
-	CU_add_test(s, "watches across guest and Domain-0", test_watches_across);
-	CU_add_test(s, "hostile rings disconnected alone", test_hostile_rings);
-	CU_add_test(s, "a ring that never drains; a stopped domain", test_never_drains);
-	CU_add_test(s, "restart reconnects the new ring", test_restart);
-	CU_add_test(s, "destroy releases watches, transactions, nodes", test_destroy_releases);
-	CU_add_test(s, "hypervisor gone and back", test_hypervisor_gone);
-	CU_add_test(s, "hypervisor hung: timeout, reconnect", test_hypervisor_hung);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed =
-	    CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_hv", setup, teardown, tests, TU_COUNT(tests));
 }

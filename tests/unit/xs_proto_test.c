@@ -4,32 +4,17 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "xs_test.h"
 
-struct xs_fix {
-	struct xs_store *st;
-	struct xs_conn *d0, *d5, *d6;
-};
-
-static struct xs_fix fx;
+static struct xs_t_fix fx;
 
 static int xs_setup(void)
 {
 	struct xs_tmsg m;
 
-	memset(&fx, 0, sizeof(fx));
-	fx.st = xs_store_new();
-	if (!fx.st)
+	if (xs_t_fix_setup(&fx) < 0)
 		return -1;
-	fx.st->log = fopen("/dev/null", "w");
-	fx.d0 = xs_conn_new(fx.st, 0, true, NULL, NULL);
-	fx.d5 = xs_conn_new(fx.st, 5, false, NULL, NULL);
-	fx.d6 = xs_conn_new(fx.st, 6, false, NULL, NULL);
-	/* the toolstack's layout: /local/domain/N owned by N */
-	XS_T(fx.d0, XS_MKDIR, 0, "/local/domain/5\0", &m);
-	XS_T(fx.d0, XS_SET_PERMS, 0, "/local/domain/5\0n5\0", &m);
-	XS_T(fx.d0, XS_MKDIR, 0, "/local/domain/6\0", &m);
-	XS_T(fx.d0, XS_SET_PERMS, 0, "/local/domain/6\0n6\0", &m);
 	XS_T(fx.d5, XS_WRITE, 0, "data/x\0v5", &m);
 	XS_T(fx.d5, XS_SET_PERMS, 0, "data/x\0n5\0r6\0", &m);
 	return 0;
@@ -37,10 +22,7 @@ static int xs_setup(void)
 
 static int xs_teardown(void)
 {
-	FILE *log = fx.st->log;
-
-	xs_store_free(fx.st);
-	fclose(log);
+	xs_t_store_free(fx.st);
 	return 0;
 }
 
@@ -187,18 +169,11 @@ static void test_persist(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"message parsing at length boundaries", test_parsing},
+	    {"directory_part", test_directory_part},
+	    {"persistence", test_persist},
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_proto", xs_setup, xs_teardown);
-	CU_add_test(s, "message parsing at length boundaries", test_parsing);
-	CU_add_test(s, "directory_part", test_directory_part);
-	CU_add_test(s, "persistence", test_persist);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_proto", xs_setup, xs_teardown, tests, TU_COUNT(tests));
 }

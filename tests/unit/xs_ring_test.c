@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "test_util.h"
 #include "xs_test.h"
 #include "xs_ring.h"
 
@@ -67,12 +68,7 @@ static struct xs_rfix rf;
 /* The guest side: put bytes on the request ring. */
 static void guest_put(const void *data, uint32_t len)
 {
-	struct xenstore_domain_interface *p = rf.fake.page;
-	uint32_t i;
-
-	for (i = 0; i < len; i++)
-		p->req[MASK_XENSTORE_IDX(p->req_prod + i)] = ((const char *)data)[i];
-	__atomic_store_n(&p->req_prod, p->req_prod + len, __ATOMIC_RELEASE);
+	xs_t_ring_put(rf.fake.page, data, len);
 }
 
 static void guest_msg(uint32_t type, uint32_t req_id, const void *body, uint32_t len)
@@ -86,21 +82,7 @@ static void guest_msg(uint32_t type, uint32_t req_id, const void *body, uint32_t
 /* Takes one whole message off the response ring; false if none is complete. */
 static bool guest_get(struct xs_tmsg *m)
 {
-	struct xenstore_domain_interface *p = rf.fake.page;
-	uint32_t avail = p->rsp_prod - p->rsp_cons, i;
-	char *dst = (char *)&m->h;
-
-	if (avail < sizeof(m->h))
-		return false;
-	for (i = 0; i < sizeof(m->h); i++)
-		dst[i] = p->rsp[MASK_XENSTORE_IDX(p->rsp_cons + i)];
-	if (avail < sizeof(m->h) + m->h.len)
-		return false;
-	for (i = 0; i < m->h.len; i++)
-		m->body[i] = p->rsp[MASK_XENSTORE_IDX(p->rsp_cons + sizeof(m->h) + i)];
-	m->body[m->h.len] = '\0';
-	p->rsp_cons += (uint32_t)sizeof(m->h) + m->h.len;
-	return true;
+	return xs_t_ring_take(rf.fake.page, m);
 }
 
 static struct xs_ring *ring5(void)
@@ -121,28 +103,21 @@ static void kick(void)
 
 static int xs_rsetup(void)
 {
-	struct xs_tmsg m;
-
 	memset(&rf, 0, sizeof(rf));
-	rf.st = xs_store_new();
-	rf.st->log = fopen("/dev/null", "w");
+	rf.st = xs_t_store_new();
 	rf.fake.page = aligned_alloc(4096, 4096);
 	memset(rf.fake.page, 0, 4096);
 	rf.env.ops = &fake_ops;
 	rf.env.ops_ctx = &rf.fake;
 	xs_ring_install(rf.st, &rf.env);
 	rf.d0 = xs_conn_new(rf.st, 0, true, NULL, NULL);
-	XS_T(rf.d0, XS_MKDIR, 0, "/local/domain/5\0", &m);
-	XS_T(rf.d0, XS_SET_PERMS, 0, "/local/domain/5\0n5\0", &m);
+	xs_t_domain_dir(rf.d0, 5);
 	return 0;
 }
 
 static int xs_rteardown(void)
 {
-	FILE *log = rf.st->log;
-
-	xs_store_free(rf.st);
-	fclose(log);
+	xs_t_store_free(rf.st);
 	free(rf.fake.page);
 	return 0;
 }
@@ -400,24 +375,17 @@ static void test_release_and_map_failure(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
+	static const struct tu_test tests[] = {
+	    {"round trips across the index wrap", test_roundtrip_wrap},
+	    {"a reply larger than the ring", test_big_reply_in_pieces},
+	    {"garbage types and missing NULs", test_garbage_type},
+	    {"unread responses hold requests back", test_outstanding_unread},
+	    {"guest-requested reconnection", test_reconnect},
+	    {"hostile request producer", test_hostile_req_prod},
+	    {"hostile response consumer", test_hostile_rsp_cons},
+	    {"oversized and random input", test_oversized_and_random},
+	    {"release and map failure", test_release_and_map_failure},
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("xs_ring", xs_rsetup, xs_rteardown);
-	CU_add_test(s, "round trips across the index wrap", test_roundtrip_wrap);
-	CU_add_test(s, "a reply larger than the ring", test_big_reply_in_pieces);
-	CU_add_test(s, "garbage types and missing NULs", test_garbage_type);
-	CU_add_test(s, "unread responses hold requests back", test_outstanding_unread);
-	CU_add_test(s, "guest-requested reconnection", test_reconnect);
-	CU_add_test(s, "hostile request producer", test_hostile_req_prod);
-	CU_add_test(s, "hostile response consumer", test_hostile_rsp_cons);
-	CU_add_test(s, "oversized and random input", test_oversized_and_random);
-	CU_add_test(s, "release and map failure", test_release_and_map_failure);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return tu_run_suite("xs_ring", xs_rsetup, xs_rteardown, tests, TU_COUNT(tests));
 }

@@ -1,18 +1,15 @@
-/* Helpers shared by the store's unit tests: drive a connection with raw wire messages and take
- * its queued replies and watch events back out. */
+/* Helpers shared by the store's in-process unit tests: a store with the toolstack's layout, and
+ * connections driven with raw wire messages, their queued replies and watch events taken back out. */
 #ifndef LAMINA_XS_TEST_H
 #define LAMINA_XS_TEST_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <CUnit/Basic.h>
 
 #include "xs_store.h"
-
-struct xs_tmsg {
-	struct xsd_sockmsg h;
-	char body[XENSTORE_PAYLOAD_MAX + 1];
-};
+#include "xs_test_ring.h"
 
 /* Pops the oldest queued message; false when there is none. */
 static inline bool xs_t_pop(struct xs_conn *c, struct xs_tmsg *m)
@@ -65,6 +62,57 @@ static inline uint32_t xs_t_req(struct xs_conn *c, uint32_t type, uint32_t tx, c
 static inline bool xs_t_is_err(const struct xs_tmsg *m, const char *name)
 {
 	return m->h.type == XS_ERROR && strcmp(m->body, name) == 0;
+}
+
+/* A store logging to /dev/null (the tests read replies, not the log); NULL on failure. */
+static inline struct xs_store *xs_t_store_new(void)
+{
+	struct xs_store *st = xs_store_new();
+
+	if (st)
+		st->log = fopen("/dev/null", "w");
+	return st;
+}
+
+static inline void xs_t_store_free(struct xs_store *st)
+{
+	FILE *log = st->log;
+
+	xs_store_free(st);
+	if (log)
+		fclose(log);
+}
+
+/* The toolstack's layout for a guest: /local/domain/N, owned by N. */
+static inline void xs_t_domain_dir(struct xs_conn *d0, unsigned domid)
+{
+	char req[64];
+	struct xs_tmsg m;
+	int n = snprintf(req, sizeof(req), "/local/domain/%u", domid) + 1;
+
+	xs_t_req(d0, XS_MKDIR, 0, req, (uint32_t)n, &m);
+	n += snprintf(req + n, sizeof(req) - (size_t)n, "n%u", domid) + 1;
+	xs_t_req(d0, XS_SET_PERMS, 0, req, (uint32_t)n, &m);
+}
+
+/* Domain-0 (privileged) and guests 5 and 6 connected, each guest with its own directory. */
+struct xs_t_fix {
+	struct xs_store *st;
+	struct xs_conn *d0, *d5, *d6;
+};
+
+static inline int xs_t_fix_setup(struct xs_t_fix *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	fx->st = xs_t_store_new();
+	if (!fx->st)
+		return -1;
+	fx->d0 = xs_conn_new(fx->st, 0, true, NULL, NULL);
+	fx->d5 = xs_conn_new(fx->st, 5, false, NULL, NULL);
+	fx->d6 = xs_conn_new(fx->st, 6, false, NULL, NULL);
+	xs_t_domain_dir(fx->d0, 5);
+	xs_t_domain_dir(fx->d0, 6);
+	return 0;
 }
 
 #endif
