@@ -1,6 +1,9 @@
-/* Timers on VIRQ_TIMER: set_timer_op always holds the earliest active deadline; the VIRQ handler
- * fires what is due by the guest's own pvclock (re-arming when the hypervisor's clock was a little
- * ahead) and programs the next one. Blocking waits use SCHEDOP_block with events enabled. */
+/* Timers on VIRQ_TIMER: the hypervisor's one-shot (set_timer_op) always holds a deadline no later
+ * than the earliest active one; the VIRQ handler fires what is due by the guest's own pvclock
+ * (re-arming when the hypervisor's clock was a little ahead, or the armed deadline belonged to a
+ * timer since cancelled) and programs the next one. Blocking waits use SCHEDOP_block with events
+ * enabled. set_timer_op belongs to this module: a caller that issues it directly leaves
+ * `programmed` stale. */
 #include "timer.h"
 #include "hypercall.h"
 #include "kernel.h"
@@ -30,15 +33,24 @@ static void timer_unlink(struct timers *tm, struct timer *t)
 	t->active = false;
 }
 
-/* Events disabled. Only calls set_timer_op when the earliest deadline changed. */
+/* Events disabled. Calls set_timer_op only when the earliest deadline is earlier than the one
+ * the hypervisor already holds (or it holds none): a later deadline waits for the armed one to
+ * fire, and the VIRQ handler, finding nothing due yet, programs it then. The price is one early
+ * VIRQ (an upcall, no exit of its own when the vCPU blocks) instead of one exit per later
+ * deadline; a request loop that arms and cancels a long timeout each time pays one
+ * set_timer_op per timeout period, not one per request. */
 static void timer_program(struct timers *tm)
 {
 	uint64_t next = timer_earliest(tm);
 
-	if (next == TIMER_NEVER || next == tm->programmed)
+	if (next == TIMER_NEVER)
 		return;
 	if (next == 0)
 		next = 1; /* 0 would cancel */
+	if (tm->programmed != 0 && tm->programmed <= next) {
+		tm->kept++;
+		return;
+	}
 	tm->set_calls++;
 	if (HYPERVISOR_set_timer_op(next) == 0)
 		tm->programmed = next;
@@ -152,19 +164,21 @@ void timer_cancel(struct timers *tm, struct timer *t)
 	events_restore(tm->ev, was);
 }
 
-int timer_wait(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadline)
+/* timer_wait, and with notify >= 0 timer_notify_wait: the send rides in the first block's exit
+ * (one multicall), or goes alone when no block is needed. */
+static int timer_wait_common(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadline, int notify)
 {
 	struct timer t = {.active = false};
 	int rc;
 
 	if (!timer_ready(tm))
 		return -XEN_ENODEV;
-	if (cond) { /* often already true: then no timer, no hypercall */
+	if (cond) { /* often already true: then no timer, no hypercall but the send */
 		bool was = events_disable(tm->ev);
 		bool done = cond(arg);
 		events_restore(tm->ev, was);
 		if (done)
-			return 0;
+			return notify >= 0 ? events_send(tm->ev, (evtchn_port_t)notify) : 0;
 	}
 	if (deadline != TIMER_NEVER) {
 		rc = timer_add(tm, &t, deadline, 0, NULL, NULL);
@@ -181,7 +195,13 @@ int timer_wait(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadli
 			/* The timer may have fired for a deadline our clock has not reached yet. */
 			if (deadline != TIMER_NEVER && !t.active)
 				timer_add(tm, &t, deadline, 0, NULL, NULL);
-			long brc = events_block(tm->ev);
+			long brc;
+			if (notify >= 0) {
+				brc = events_send_block(tm->ev, (evtchn_port_t)notify);
+				notify = -1;
+			} else {
+				brc = events_block(tm->ev);
+			}
 			events_restore(tm->ev, was);
 			if (brc < 0) {
 				rc = (int)brc;
@@ -193,7 +213,24 @@ int timer_wait(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadli
 		break;
 	}
 	timer_cancel(tm, &t);
+	if (notify >= 0) { /* the condition or the deadline came before any block */
+		int src = events_send(tm->ev, (evtchn_port_t)notify);
+		if (rc == 0)
+			rc = src;
+	}
 	return rc;
+}
+
+int timer_wait(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadline)
+{
+	return timer_wait_common(tm, cond, arg, deadline, -1);
+}
+
+int timer_notify_wait(struct timers *tm, evtchn_port_t port, timer_cond_fn cond, void *arg, uint64_t deadline)
+{
+	if (port > INT32_MAX)
+		return -XEN_EINVAL;
+	return timer_wait_common(tm, cond, arg, deadline, (int)port);
 }
 
 int timer_sleep_until(struct timers *tm, uint64_t deadline)

@@ -30,11 +30,13 @@ struct timer {
 struct timers {
 	struct events *ev;
 	const struct kernel_time *time;
-	int port; /* VIRQ_TIMER's port, or -errno */
+	int port;		       /* VIRQ_TIMER's port, or -errno */
 	struct timer *list[TIMER_MAX]; /* the active timers, dense: list[0..nr) */
 	unsigned int nr;
-	uint64_t programmed; /* deadline last given to set_timer_op, 0 when none */
-	uint64_t virqs, fired, early, set_calls;
+	uint64_t programmed; /* deadline the hypervisor holds (last set_timer_op), 0 when none */
+	/* virqs: VIRQ_TIMER upcalls; early: those with nothing due; set_calls: set_timer_op calls;
+	 * kept: re-programmings skipped because an earlier deadline was already armed. */
+	uint64_t virqs, fired, early, set_calls, kept;
 };
 
 /* Binds VIRQ_TIMER and stops any periodic timer the hypervisor might run. 0 or -errno. */
@@ -50,6 +52,12 @@ void timer_cancel(struct timers *tm, struct timer *t);
  * reaches deadline: -ETIMEDOUT (TIMER_NEVER: no deadline). -ENODEV without events. cond may be
  * NULL: then it only sleeps until the deadline and returns 0. */
 int timer_wait(struct timers *tm, timer_cond_fn cond, void *arg, uint64_t deadline);
+/* EVTCHNOP_send on port, then timer_wait: the send and the first SCHEDOP_block share one exit
+ * (a multicall); when cond already holds or the deadline passed, the send goes alone. For a
+ * request/reply exchange: publish the request, then call this instead of a send and a wait.
+ * Returns as timer_wait, or the send's -errno when the wait itself succeeded. */
+int timer_notify_wait(struct timers *tm, evtchn_port_t port, timer_cond_fn cond, void *arg,
+		      uint64_t deadline);
 int timer_sleep_until(struct timers *tm, uint64_t deadline);
 int timer_sleep_ns(struct timers *tm, uint64_t ns);
 

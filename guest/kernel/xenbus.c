@@ -18,10 +18,10 @@ static const struct {
 	const char *name;
 	int err;
 } xenbus_errors[] = {
-    {"EINVAL", XEN_EINVAL}, {"EACCES", XEN_EACCES}, {"EEXIST", XEN_EEXIST},	  {"EISDIR", XEN_EISDIR},
-    {"ENOENT", XEN_ENOENT}, {"ENOMEM", XEN_ENOMEM}, {"ENOSPC", XEN_ENOSPC},	  {"EIO", XEN_EIO},
-    {"ENOTEMPTY", XEN_ENOTEMPTY}, {"ENOSYS", XEN_ENOSYS}, {"EROFS", XEN_EROFS}, {"EBUSY", XEN_EBUSY},
-    {"EAGAIN", XEN_EAGAIN}, {"EISCONN", XEN_EISCONN}, {"E2BIG", XEN_E2BIG},	  {"EPERM", XEN_EPERM},
+    {"EINVAL", XEN_EINVAL},	  {"EACCES", XEN_EACCES},   {"EEXIST", XEN_EEXIST}, {"EISDIR", XEN_EISDIR},
+    {"ENOENT", XEN_ENOENT},	  {"ENOMEM", XEN_ENOMEM},   {"ENOSPC", XEN_ENOSPC}, {"EIO", XEN_EIO},
+    {"ENOTEMPTY", XEN_ENOTEMPTY}, {"ENOSYS", XEN_ENOSYS},   {"EROFS", XEN_EROFS},   {"EBUSY", XEN_EBUSY},
+    {"EAGAIN", XEN_EAGAIN},	  {"EISCONN", XEN_EISCONN}, {"E2BIG", XEN_E2BIG},   {"EPERM", XEN_EPERM},
 };
 
 int xenbus_errno(const char *name)
@@ -49,6 +49,44 @@ static void xenbus_notify(struct xenbus *xb)
 {
 	events_send(xb->ev, xb->port);
 	xb->notified_cons = xb->rsp_cons;
+	xb->notify_owed = false;
+}
+
+/* rsp_cons was just published. The daemon stops writing rsp only when the ring is full against
+ * the rsp_cons it last read, so it stalls at rsp_prod == c + XENSTORE_RING_SIZE for some c we
+ * published; a notify makes it read rsp_cons again, so a stall it has not yet been woken from
+ * has c >= notified_cons. Hence the daemon may be waiting for room only when rsp_prod has reached
+ * notified_cons + XENSTORE_RING_SIZE: notify then, and only then. The full fence orders our
+ * rsp_cons store before the rsp_prod load; the daemon loads rsp_cons before it stores rsp_prod.
+ * If its stalling rsp_prod is not visible here yet, its own notify for those bytes follows, we
+ * read them, and this check runs again. */
+static void xenbus_rsp_room(struct xenbus *xb)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	XENSTORE_RING_IDX prod = xb->intf->rsp_prod;
+	if (prod - xb->notified_cons >= XENSTORE_RING_SIZE) {
+		xb->room_notifies++;
+		xenbus_notify(xb);
+	}
+}
+
+/* Blocks until cond; a request notify still owed to the daemon rides in the first block's exit. */
+static int xenbus_wait(struct xenbus *xb, timer_cond_fn cond, uint64_t deadline)
+{
+	if (!xb->notify_owed)
+		return timer_wait(xb->tm, cond, xb, deadline);
+	xb->notify_owed = false;
+	xb->notified_cons = xb->rsp_cons;
+	return timer_notify_wait(xb->tm, xb->port, cond, xb, deadline);
+}
+
+/* At the end of a request: the daemon took the request without our notify (it reads requests
+ * while flushing replies), or it still needs it. */
+static void xenbus_settle_notify(struct xenbus *xb)
+{
+	if (xb->notify_owed && xb->intf->req_cons != xb->req_prod)
+		xenbus_notify(xb);
+	xb->notify_owed = false;
 }
 
 static bool xenbus_req_has_space(void *arg)
@@ -79,8 +117,8 @@ static int xenbus_ring_write(struct xenbus *xb, const void *data, size_t n, uint
 		if (used > XENSTORE_RING_SIZE)
 			return -XEN_EIO; /* the daemon scribbled req_cons */
 		if (used == XENSTORE_RING_SIZE) {
-			xenbus_notify(xb);
-			int rc = timer_wait(xb->tm, xenbus_req_has_space, xb, deadline);
+			xb->notify_owed = true;
+			int rc = xenbus_wait(xb, xenbus_req_has_space, deadline);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -114,9 +152,7 @@ static int xenbus_ring_read(struct xenbus *xb, void *data, size_t n, uint64_t de
 		if (avail > XENSTORE_RING_SIZE)
 			return -XEN_EIO; /* the daemon scribbled rsp_prod */
 		if (avail == 0) {
-			if (xb->rsp_cons != xb->notified_cons)
-				xenbus_notify(xb); /* room for the rest of a long message */
-			int rc = timer_wait(xb->tm, xenbus_rsp_has_data, xb, deadline);
+			int rc = xenbus_wait(xb, xenbus_rsp_has_data, deadline);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -127,6 +163,7 @@ static int xenbus_ring_read(struct xenbus *xb, void *data, size_t n, uint64_t de
 		xenbus_barrier(); /* bytes read before the slot is handed back */
 		xb->rsp_cons += (XENSTORE_RING_IDX)chunk;
 		intf->rsp_cons = xb->rsp_cons;
+		xenbus_rsp_room(xb);
 		p += chunk;
 		n -= chunk;
 	}
@@ -168,8 +205,6 @@ static int xenbus_read_msg(struct xenbus *xb, struct xsd_sockmsg *hdr, uint64_t 
 	if (rc < 0)
 		return rc;
 	xb->msg[hdr->len] = '\0';
-	if (xb->rsp_cons != xb->notified_cons)
-		xenbus_notify(xb);
 	if (hdr->type == XS_WATCH_EVENT)
 		xenbus_queue_event(xb, hdr->len);
 	return 0;
@@ -192,8 +227,25 @@ struct xenbus_part {
 	size_t len;
 };
 
+/* Reads messages until the one answering req_id (payload in xb->msg): 0, or the ring's -errno.
+ * Watch events met on the way were queued by xenbus_read_msg; other replies are stale. */
+static int xenbus_await_reply(struct xenbus *xb, uint32_t req_id, struct xsd_sockmsg *rsp, uint64_t deadline)
+{
+	for (;;) {
+		int rc = xenbus_read_msg(xb, rsp, deadline);
+		if (rc < 0)
+			return rc;
+		if (rsp->type == XS_WATCH_EVENT)
+			continue;
+		if (rsp->req_id == req_id)
+			return 0;
+		xb->stale++; /* the reply to a request that timed out earlier */
+	}
+}
+
 /* Sends one request and waits for its reply; the reply payload (NUL-terminated) is in xb->msg,
- * its length the return value, or -errno (XS_ERROR mapped). */
+ * its length the return value, or -errno (XS_ERROR mapped). In ring 3 the request's notify is
+ * owed, not sent: it rides in the exit of the first block that waits for the reply. */
 static int xenbus_request(struct xenbus *xb, uint32_t type, uint32_t tx, const struct xenbus_part *parts,
 			  unsigned int nparts)
 {
@@ -211,27 +263,27 @@ static int xenbus_request(struct xenbus *xb, uint32_t type, uint32_t tx, const s
 	rc = xenbus_ring_write(xb, &hdr, sizeof(hdr), deadline);
 	for (unsigned int i = 0; rc == 0 && i < nparts; i++)
 		rc = xenbus_ring_write(xb, parts[i].data, parts[i].len, deadline);
+	if (rc == 0) {
+		/* Ring 3: an exit costs ~25 us and code is native, so the notify waits for the block
+		 * that follows (one exit for both). Ring 0: every instruction is emulated and an exit
+		 * is cheaper than the timer bookkeeping of a block; by the time the emulated code
+		 * looks, the reply is usually there, so notify now and often never block. */
+		if (xb->ev->ring == 0)
+			xenbus_notify(xb);
+		else
+			xb->notify_owed = true;
+		xb->requests++;
+		rc = xenbus_await_reply(xb, hdr.req_id, &rsp, deadline);
+	}
+	xenbus_settle_notify(xb);
 	if (rc < 0)
 		return xenbus_timeout_why(xb, rc);
-	xenbus_notify(xb);
-	xb->requests++;
-	for (;;) {
-		rc = xenbus_read_msg(xb, &rsp, deadline);
-		if (rc < 0)
-			return xenbus_timeout_why(xb, rc);
-		if (rsp.type == XS_WATCH_EVENT)
-			continue;
-		if (rsp.req_id != hdr.req_id) {
-			xb->stale++; /* the reply to a request that timed out earlier */
-			continue;
-		}
-		xb->replies++;
-		if (rsp.type == XS_ERROR)
-			return xenbus_errno(xb->msg);
-		if (rsp.type != type)
-			return -XEN_EIO;
-		return (int)rsp.len;
-	}
+	xb->replies++;
+	if (rsp.type == XS_ERROR)
+		return xenbus_errno(xb->msg);
+	if (rsp.type != type)
+		return -XEN_EIO;
+	return (int)rsp.len;
 }
 
 static int xenbus_path_op(struct xenbus *xb, uint32_t type, uint32_t tx, const char *path)
@@ -424,8 +476,8 @@ int xenbus_init(struct xenbus *xb, struct events *ev, struct timers *tm, const s
 	if (rc == 0 && (pfn == 0 || port == 0))
 		rc = -XEN_ENOENT;
 	uint64_t pa = pfn << 12;
-	if (rc == 0 && (pfn >= (XENBUS_MAPPED_TOP >> 12) || (pa < image_end && pa + GUEST_PAGE_SIZE > 0x100000) ||
-			port >= EVENTS_MAX_PORTS))
+	if (rc == 0 && (pfn >= (XENBUS_MAPPED_TOP >> 12) ||
+			(pa < image_end && pa + GUEST_PAGE_SIZE > 0x100000) || port >= EVENTS_MAX_PORTS))
 		rc = -XEN_EINVAL;
 	if (rc < 0)
 		goto out;

@@ -12,8 +12,8 @@
 #include "timer.h"
 
 #define XENBUS_MAX_WATCHES 8
-#define XENBUS_QUEUE 16	      /* watch events waiting for xenbus_dispatch_watches */
-#define XENBUS_PATH_MAX 256   /* longest path a queued watch event or a watch may have */
+#define XENBUS_QUEUE 16	    /* watch events waiting for xenbus_dispatch_watches */
+#define XENBUS_PATH_MAX 256 /* longest path a queued watch event or a watch may have */
 #define XENBUS_TOKEN_MAX 64
 #define XENBUS_TIMEOUT_NS 5000000000ull /* a request the store does not answer in 5 s fails */
 
@@ -47,8 +47,10 @@ struct xenbus {
 	uint32_t req_id;
 	XENSTORE_RING_IDX req_prod, rsp_cons; /* ours: never read back from the page */
 	XENSTORE_RING_IDX notified_cons;      /* rsp_cons at the last notify */
+	bool notify_owed;		      /* a request is in req, the daemon not yet told */
 	volatile uint64_t kicks;
-	uint64_t requests, replies, stale, events_queued, events_dropped;
+	/* room_notifies: notifies sent only because rsp had filled since the last one. */
+	uint64_t requests, replies, stale, events_queued, events_dropped, room_notifies;
 	struct xenbus_watch watches[XENBUS_MAX_WATCHES];
 	struct xenbus_event queue[XENBUS_QUEUE];
 	unsigned int q_head, q_len;
@@ -61,8 +63,9 @@ int xenbus_init(struct xenbus *xb, struct events *ev, struct timers *tm, const s
 		uint64_t image_end);
 
 /* tx is 0 outside a transaction. A request unanswered for XENBUS_TIMEOUT_NS is -ETIMEDOUT, or
- * -ENOTCONN when no store daemon ever attached to the ring (server_features still 0). Reads return the value's length (NUL-terminated in out; -E2BIG
- * when out is too small); the rest 0 or -errno, store errors mapped (EACCES -> -EACCES ...). */
+ * -ENOTCONN when no store daemon ever attached to the ring (server_features still 0). Reads return the
+ * value's length (NUL-terminated in out; -E2BIG when out is too small); the rest 0 or -errno, store errors
+ * mapped (EACCES -> -EACCES ...). */
 int xenbus_read(struct xenbus *xb, uint32_t tx, const char *path, char *out, size_t size);
 int xenbus_write(struct xenbus *xb, uint32_t tx, const char *path, const char *value);
 int xenbus_mkdir(struct xenbus *xb, uint32_t tx, const char *path);
