@@ -264,6 +264,9 @@ void app_hostile(struct kernel *k, struct app_result *res)
 		else
 			h->skipped++;
 	}
+	/* Random set_timer_op calls went behind the timer module's back: what the hypervisor holds
+	 * is unknown now, so the next wait programs its deadline afresh. */
+	k->tm.programmed = 0;
 	kprintf(k, "hostile: %lu calls issued, %lu draws refused by the rules\n", issued, h->skipped);
 	for (unsigned int i = 0; i < h->nr_results; i++) {
 		long v = h->results[i].value;
