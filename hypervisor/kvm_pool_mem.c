@@ -93,6 +93,64 @@ out_free:
 	return rc;
 }
 
+/* Memory sets are wanted when fewer than target of the current size are ready, or when one of
+ * a size no longer asked for can go. Pool lock held. */
+bool kvm_pool_mem_wanted(const struct kvm_pool *p)
+{
+	unsigned ready = 0;
+
+	for (unsigned i = 0; i < p->nm; i++) {
+		if (p->mems[i].ram_size != p->mem_size)
+			return true;
+		ready++;
+	}
+	return p->mem_size && !p->mem_failed && ready < p->target;
+}
+
+/* No memory set of the size creates ask for is ready: build one at once, as for shells. */
+bool kvm_pool_mem_empty(const struct kvm_pool *p)
+{
+	for (unsigned i = 0; i < p->nm; i++)
+		if (p->mems[i].ram_size == p->mem_size)
+			return false;
+	return p->mem_size && !p->mem_failed;
+}
+
+/* One step of memory-set upkeep, with the pool lock dropped around the work: discard a set of a
+ * stale size, else build one of the current size. Pool lock held on entry and return. */
+void kvm_pool_mem_fill(struct kvm_pool *p)
+{
+	struct kvm_pool_mem m;
+	uint64_t size = p->mem_size;
+
+	for (unsigned i = 0; i < p->nm; i++) {
+		if (p->mems[i].ram_size == size)
+			continue;
+		m = p->mems[i];
+		p->mems[i] = p->mems[--p->nm];
+		pthread_mutex_unlock(&p->lock);
+		kvm_pool_mem_free(&m);
+		pthread_mutex_lock(&p->lock);
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (kvm_pool_mem_build(p->k, size, &m) < 0) {
+		hv_log(p->k->log, "kvm: pre-building guest memory of %llu KiB failed; creates build their own",
+		       (unsigned long long)(size >> 10));
+		pthread_mutex_lock(&p->lock);
+		p->mem_failed = true;
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->nm < KVM_POOL_MAX && !p->quit) {
+		p->mems[p->nm++] = m;
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	kvm_pool_mem_free(&m);
+	pthread_mutex_lock(&p->lock);
+}
+
 /* Takes a ready set of ram_size for hd and remembers the size for the filler. */
 int kvm_mem_take(void *ctx, struct hv_domain *hd, uint64_t ram_size)
 {
@@ -120,7 +178,7 @@ int kvm_mem_take(void *ctx, struct hv_domain *hd, uint64_t ram_size)
 		m = p->mems[i];
 		p->mems[i] = p->mems[--p->nm];
 		found = true;
-		pthread_cond_signal(&p->cond);
+		pthread_cond_signal(&p->cond); /* the filler replaces it */
 		break;
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -109,6 +109,11 @@ int kvm_pool_take(struct kvm_ctx *k, int *fd_out);
 int kvm_mem_take(void *ctx, struct hv_domain *hd, uint64_t ram_size);
 int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, struct kvm_pool_mem *m);
 void kvm_pool_mem_free(struct kvm_pool_mem *m);
+/* The filler's side, pool lock held: whether sets are wanted, whether none of the asked size is
+ * ready (build at once), and one step of upkeep (drops the lock around the work). */
+bool kvm_pool_mem_wanted(const struct kvm_pool *p);
+bool kvm_pool_mem_empty(const struct kvm_pool *p);
+void kvm_pool_mem_fill(struct kvm_pool *p);
 
 /* kvm_exit.c */
 void *kvm_vcpu_thread(void *arg);

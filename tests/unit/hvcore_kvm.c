@@ -1,7 +1,8 @@
 /* KVM smoke tests of the daemon core without the socket: a tiny PVH guest built here boots,
  * installs the hypercall page, prints through the debug port and shuts down by hypercall; a
- * triple fault crashes only its domain; on_crash=restart rebuilds it; pause parks it; the guest
- * kernel ($LAMINA_GUEST) boots when present. Needs /dev/kvm (SKIP, exit 77, without it). */
+ * triple fault crashes only its domain; on_crash=restart rebuilds it, up to the restart-rate
+ * limit; pause parks it; the guest kernel ($LAMINA_GUEST) boots when present. Needs /dev/kvm
+ * (SKIP, exit 77, without it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -165,6 +166,91 @@ static void test_crash_restart(void)
 	hv_domain_destroy(hd);
 }
 
+static int loop_stopped(struct hv *hv, uint32_t domid)
+{
+	struct hv_domain *hd = hv_find_id(hv, domid);
+	return hd && hd->restart_loop && !hd->action_pending;
+}
+
+static int restarted_4(struct hv *hv, uint32_t domid)
+{
+	struct hv_domain *hd = hv_find_id(hv, domid);
+	return hd && hd->restarts >= 4;
+}
+
+/* A domain that crashes at once with on_crash=restart: the fourth restart within the window is
+ * refused, the domain stays crashed and preserved (INFO/WAIT show it) and the log says why; with a
+ * window shorter than the crash cycle, restarts go on. The limit's parser refuses nonsense. */
+static void test_crash_loop_limited(void)
+{
+	struct hv *hv = test_hv();
+	unsigned max0 = hv->restart_max, max;
+	uint64_t win0 = hv->restart_window_ns, win;
+	struct lamina_ctl_dominfo info;
+	struct lamina_ctl_domcfg cfg;
+	struct hv_domain *hd;
+	char path[512], logp[600], line[512];
+	bool logged = false;
+	uint32_t domid;
+	FILE *f;
+
+	CU_ASSERT_EQUAL(hv_restart_limit_parse(NULL, &max, &win), 0);
+	CU_ASSERT_EQUAL(max, HV_RESTART_MAX_DEFAULT);
+	CU_ASSERT_EQUAL(win, HV_RESTART_WINDOW_DEFAULT_S * 1000000000ull);
+	CU_ASSERT_EQUAL(hv_restart_limit_parse("5/30", &max, &win), 0);
+	CU_ASSERT_EQUAL(max, 5);
+	CU_ASSERT_EQUAL(win, 30 * 1000000000ull);
+	CU_ASSERT_EQUAL(hv_restart_limit_parse("0", &max, &win), 0);
+	CU_ASSERT_EQUAL(max, 0);
+	static const char *const bad[] = {"x", "5", "5/", "5/0", "33/10", "5/10x", "-1/10", "5/100000"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(hv_restart_limit_parse(bad[i], &max, &win), -EINVAL);
+		CU_ASSERT_EQUAL(max, HV_RESTART_MAX_DEFAULT);
+	}
+
+	write_kernel("crash3.elf", hvt_code_crash, path);
+	make_cfg(&cfg, "looper", path);
+	cfg.on_crash = LAMINA_ACT_RESTART;
+	hv->restart_max = 3;
+	hv->restart_window_ns = 60 * 1000000000ull;
+	CU_ASSERT_FATAL(hv_domain_create(hv, &cfg, &hd) == 0);
+	domid = hd->d.domid;
+	CU_ASSERT(run_until(hv, domid, loop_stopped, 10000) == 0);
+	hd = hv_find_id(hv, domid);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(hd);
+	hv_domain_info(hd, &info);
+	CU_ASSERT_EQUAL(info.restarts, 3);
+	CU_ASSERT_EQUAL(info.state, LAMINA_DOM_CRASHED);
+	CU_ASSERT_EQUAL(info.shutdown_reason, SHUTDOWN_crash);
+	CU_ASSERT_EQUAL(info.action_taken, LAMINA_ACT_PRESERVE);
+	/* It stays so: nothing restarts it behind our back. */
+	poll(NULL, 0, 100);
+	hv_evq_run(hv);
+	CU_ASSERT_PTR_EQUAL(hv_find_id(hv, domid), hd);
+	CU_ASSERT_EQUAL(hd->restarts, 3);
+	snprintf(logp, sizeof(logp), "%s/hv.log", g_dir);
+	f = fopen(logp, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	while (fgets(line, sizeof(line), f))
+		logged |= strstr(line, "looper: restart loop: more than 3 restarts within 60 s; left crashed") != NULL;
+	fclose(f);
+	CU_ASSERT(logged);
+	hv_domain_destroy(hd);
+
+	/* A window shorter than a crash cycle never trips. */
+	hv->restart_max = 1;
+	hv->restart_window_ns = 1;
+	CU_ASSERT_FATAL(hv_domain_create(hv, &cfg, &hd) == 0);
+	domid = hd->d.domid;
+	CU_ASSERT(run_until(hv, domid, restarted_4, 10000) == 0);
+	hd = hv_find_id(hv, domid);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(hd);
+	CU_ASSERT_FALSE(hd->restart_loop);
+	hv_domain_destroy(hd);
+	hv->restart_max = max0;
+	hv->restart_window_ns = win0;
+}
+
 static int has_console(struct hv *hv, uint32_t domid)
 {
 	struct hv_domain *hd = hv_find_id(hv, domid);
@@ -301,6 +387,7 @@ int main(void)
 	CU_add_test(s, "boot, hypercall page, console, shutdown", test_boot_hypercall_page);
 	CU_add_test(s, "triple fault crashes one domain; pause", test_triple_fault_crashes_domain_only);
 	CU_add_test(s, "on_crash=restart", test_crash_restart);
+	CU_add_test(s, "a crash loop stops at the restart-rate limit", test_crash_loop_limited);
 	CU_add_test(s, "rename-restart, coredump-destroy", test_rename_restart_and_coredump);
 	CU_add_test(s, "guest kernel app=hello", test_guest_kernel);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
