@@ -91,11 +91,10 @@ interdomain() {
 	[ "$(domctl info ev-cli --json | jq -r .id)" = "$cli" ] || { echo "unexpected domain ids" >&2; return 1; }
 	inter=$(finish ev-cli | val interdomain_rtt_ns) && [ -n "$inter" ] || return 1
 	finish ev-srv >/dev/null || return 1
-	# The target compares like with like: two raw VMs in the ring Lamina's kernel runs in (ring 3,
-	# where every exit costs ~25 us here against ~7 us in ring 0). The ring-0 `hlt` floor is
-	# shown too, as information.
-	bench_metric interdomain_rtt_vs_raw_vm_pair_ring3 "$inter" ns "$p3" "<= 1.5"
-	bench_metric interdomain_rtt_vs_raw_vm_pair_ring0_halt "$inter" ns "$ph" ""
+	# Like with like: two raw VMs interrupting each other; the target takes the faster of the two
+	# raw modes (two spinning ring-3 vCPUs contend for the two CPUs here and come out slower).
+	bench_metric interdomain_rtt_vs_raw_vm_pair "$inter" ns "$rawpair" "<= 1.5"
+	bench_metric interdomain_rtt_vs_raw_vm_pair_ring3 "$inter" ns "$p3" ""
 	bench_metric interdomain_rtt_vs_raw_irqfd_ring0_halt "$inter" ns "$rh" ""
 }
 
@@ -108,6 +107,8 @@ dom0() {
 	id=$(domctl info ev-d0 --json | jq -r .id)
 	d0=$("$EV_DOM0" pingpong "$id" "$port" "$n" | val dom0_rtt_median_ns) && [ -n "$d0" ] || return 1
 	finish ev-d0 >/dev/null || return 1
+	# Lamina's kernel runs in ring 3, where an exit costs ~25 us against ~7 us in ring 0: the
+	# target is the raw round trip from that ring; the ring-0 `hlt` floor is information.
 	bench_metric dom0_guest_rtt_vs_raw_irqfd_ring3 "$d0" ns "$r3" "<= 1.5"
 	bench_metric dom0_guest_rtt_vs_raw_irqfd_ring0_halt "$d0" ns "$rh" ""
 }
