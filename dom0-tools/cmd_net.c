@@ -1,10 +1,7 @@
-/* Network commands of the toolstack. A vif is two store directories, laid out as Xen's toolstack
- * does: /local/domain/0/backend/vif/D/N (lamina-netback's) and /local/domain/D/device/vif/N (the
- * guest's), linked by frontend/backend nodes, both carrying the MAC; attaching writes both in one
- * transaction, detaching sets online=0 and waits for the back-end to close before removing them. */
-#include <dirent.h>
+/* Network commands of the toolstack: MACs in Xen's range, the vif nodes of an attach (MAC, bridge,
+ * spoofing), free vif numbers, the vif statistics and the default bridge; the store directories,
+ * the wait for the offer, detach and listing are dev_hotplug.c's. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +13,11 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <time.h>
-#include <xen/io/xenbus.h>
 
 #include "cmd_block.h"
 #include "cmd_net.h"
-#include "xs_client.h"
+#include "dev_hotplug.h"
 
-#define NET_ROOT "/local/domain/0/backend/vif"
-#define NET_WAIT_MS 5000
 #define NET_MAX_DEVS 64
 
 int domctl_net_gen_mac(uint8_t mac[6])
@@ -42,149 +35,45 @@ int domctl_net_gen_mac(uint8_t mac[6])
 	return 0;
 }
 
-static int net_write(struct xs_client *xs, uint32_t tx, const char *dir, const char *node, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static int net_write(struct xs_client *xs, uint32_t tx, const char *dir, const char *node, const char *fmt, ...)
-{
-	char path[256], val[128];
-	va_list ap;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	va_start(ap, fmt);
-	vsnprintf(val, sizeof(val), fmt, ap);
-	va_end(ap);
-	return xs_client_write(xs, tx, path, val, (uint32_t)strlen(val));
-}
-
-static int net_read(struct xs_client *xs, const char *dir, const char *node, char *out, size_t len)
-{
-	char path[256], *v;
-	uint32_t n;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	rc = xs_client_read(xs, 0, path, &v, &n);
-	if (rc)
-		return rc;
-	snprintf(out, len, "%.*s", (int)n, v);
-	free(v);
-	return 0;
-}
-
-static void net_paths(uint32_t domid, uint32_t devid, char *be, char *fe, size_t len)
-{
-	snprintf(be, len, NET_ROOT "/%u/%u", domid, devid);
-	snprintf(fe, len, "/local/domain/%u/device/vif/%u", domid, devid);
-}
-
-static int net_write_dirs(struct xs_client *xs, uint32_t tx, uint32_t domid, uint32_t devid, const char *bridge,
-			  const char *mac, int allow_spoof)
-{
-	char be[128], fe[128], own_fe[16], own_be[] = "n0", read_be[16];
-	const char *const fe_perms[] = { own_fe, "r0" }, *const be_perms[] = { own_be, read_be };
-	int rc = 0;
-
-	net_paths(domid, devid, be, fe, sizeof(be));
-	snprintf(own_fe, sizeof(own_fe), "n%u", domid);
-	snprintf(read_be, sizeof(read_be), "r%u", domid);
-	/* Permissions first: the nodes written below inherit them. The guest owns its half (it
-	 * writes state, ring refs and ports there); ours it may only read. */
-	rc = xs_client_mkdir(xs, tx, fe);
-	if (!rc)
-		rc = xs_client_set_perms(xs, tx, fe, fe_perms, 2);
-	if (!rc)
-		rc = xs_client_mkdir(xs, tx, be);
-	if (!rc)
-		rc = xs_client_set_perms(xs, tx, be, be_perms, 2);
-	if (rc)
-		return rc;
-	rc |= net_write(xs, tx, fe, "backend", "%s", be);
-	rc |= net_write(xs, tx, fe, "backend-id", "0");
-	rc |= net_write(xs, tx, fe, "state", "%d", XenbusStateInitialising);
-	rc |= net_write(xs, tx, fe, "handle", "%u", devid);
-	rc |= net_write(xs, tx, fe, "mac", "%s", mac);
-	rc |= net_write(xs, tx, be, "frontend", "%s", fe);
-	rc |= net_write(xs, tx, be, "frontend-id", "%u", domid);
-	rc |= net_write(xs, tx, be, "online", "1");
-	rc |= net_write(xs, tx, be, "state", "%d", XenbusStateInitialising);
-	rc |= net_write(xs, tx, be, "handle", "%u", devid);
-	rc |= net_write(xs, tx, be, "mac", "%s", mac);
-	rc |= net_write(xs, tx, be, "bridge", "%s", bridge);
-	rc |= net_write(xs, tx, be, "allow-spoof", "%d", allow_spoof ? 1 : 0);
-	rc |= net_write(xs, tx, be, "type", "vif");
-	return rc ? -EIO : 0;
-}
-
-/* Wait until the back-end left Initialising: InitWait (offered) is 0, a tap/bridge error -EIO. */
-static int net_wait_offer(struct xs_client *xs, uint32_t domid, uint32_t devid)
-{
-	char be[128], fe[128], st[16], err[256];
-	struct timespec t = { 0, 20 * 1000000 };
-
-	net_paths(domid, devid, be, fe, sizeof(be));
-	for (int waited = 0; waited < NET_WAIT_MS; waited += 20) {
-		if (net_read(xs, be, "hotplug-status", st, sizeof(st)) == 0 && strcmp(st, "error") == 0) {
-			if (net_read(xs, be, "hotplug-error", err, sizeof(err)))
-				snprintf(err, sizeof(err), "unknown error");
-			domctl_err("vif %u.%u: lamina-netback refused it: %s", domid, devid, err);
-			return -EIO;
-		}
-		if (net_read(xs, be, "state", st, sizeof(st)) == 0 && atoi(st) >= XenbusStateInitWait)
-			return 0;
-		nanosleep(&t, NULL);
-	}
-	domctl_err("vif %u.%u: lamina-netback did not pick it up within %d ms (is it running? domctl host start)",
-		   domid, devid, NET_WAIT_MS);
-	return -ETIMEDOUT;
-}
-
 /* The lowest device number free for domid. */
 static int net_free_devid(struct xs_client *xs, uint32_t domid, uint32_t *devid)
 {
-	char be[128], fe[128], st[16];
+	struct hotplug_dev hd = { .type = "vif", .domid = domid };
+	char be[HOTPLUG_PATH], fe[HOTPLUG_PATH], st[16];
 
-	for (uint32_t d = 0; d < NET_MAX_DEVS; d++) {
-		net_paths(domid, d, be, fe, sizeof(be));
-		if (net_read(xs, be, "state", st, sizeof(st)) == -ENOENT && net_read(xs, fe, "state", st, sizeof(st)) == -ENOENT) {
-			*devid = d;
+	for (hd.devid = 0; hd.devid < NET_MAX_DEVS; hd.devid++) {
+		hotplug_paths(&hd, be, fe, sizeof(be));
+		if (hotplug_read(xs, be, "state", st, sizeof(st)) == -ENOENT &&
+		    hotplug_read(xs, fe, "state", st, sizeof(st)) == -ENOENT) {
+			*devid = hd.devid;
 			return 0;
 		}
 	}
 	return -ENOSPC;
 }
 
+/* Attach one vif: both directories and the offer (dev_hotplug.c). */
 static int net_attach_one(struct xs_client *xs, uint32_t domid, uint32_t devid, const char *bridge,
 			  const uint8_t macb[6], int allow_spoof)
 {
-	char be[128], fe[128], mac[18];
-	uint32_t tx;
-	int rc = 0;
+	char label[32], mac[18], handle[16];
+	struct hotplug_dev hd = { .type = "vif", .daemon = "lamina-netback", .label = label, .domid = domid,
+				  .devid = devid };
+	const struct hotplug_node fe_nodes[] = { { "handle", handle }, { "mac", mac } };
+	const struct hotplug_node be_nodes[] = {
+		{ "handle", handle }, { "mac", mac }, { "bridge", bridge },
+		{ "allow-spoof", allow_spoof ? "1" : "0" }, { "type", "vif" },
+	};
 
 	if (!bridge[0] || strlen(bridge) >= DOMCFG_BRIDGE_MAX || strchr(bridge, '/')) {
 		domctl_err("'%s': not a bridge name", bridge);
 		return -EINVAL;
 	}
 	domcfg_format_mac(macb, mac);
-	net_paths(domid, devid, be, fe, sizeof(be));
-	for (int tries = 0; tries < 10; tries++) {
-		rc = xs_client_txn_start(xs, &tx);
-		if (rc)
-			break;
-		rc = net_write_dirs(xs, tx, domid, devid, bridge, mac, allow_spoof);
-		rc = xs_client_txn_end(xs, tx, rc == 0) ?: rc;
-		if (rc != -EAGAIN)
-			break;
-	}
-	if (rc) {
-		domctl_err("vif %u.%u: cannot write the store: %s", domid, devid, strerror(-rc));
-		return rc;
-	}
-	rc = net_wait_offer(xs, domid, devid);
-	if (rc) { /* leave nothing half-attached */
-		xs_client_rm(xs, 0, be);
-		xs_client_rm(xs, 0, fe);
-	}
-	return rc;
+	snprintf(label, sizeof(label), "vif %u.%u", domid, devid);
+	snprintf(handle, sizeof(handle), "%u", devid);
+	return hotplug_attach(xs, &hd, fe_nodes, sizeof(fe_nodes) / sizeof(fe_nodes[0]), be_nodes,
+			      sizeof(be_nodes) / sizeof(be_nodes[0]));
 }
 
 int domctl_net_attach_cfg(const struct domctl_ctx *ctx, const struct domcfg *cfg, uint32_t domid)
@@ -194,11 +83,9 @@ int domctl_net_attach_cfg(const struct domctl_ctx *ctx, const struct domcfg *cfg
 
 	if (!cfg->nnics)
 		return 0;
-	rc = xs_client_open_rundir(ctx->rundir, &xs);
-	if (rc) {
-		domctl_err("cannot reach the store: %s", strerror(-rc));
+	rc = hotplug_store_open(ctx, &xs);
+	if (rc)
 		return rc;
-	}
 	for (unsigned i = 0; i < cfg->nnics && !rc; i++)
 		rc = net_attach_one(xs, domid, i, cfg->nics[i].bridge[0] ? cfg->nics[i].bridge : DOMCTL_NET_BRIDGE,
 				    cfg->nics[i].mac, 0);
@@ -224,13 +111,8 @@ int domctl_cmd_net_attach(struct domctl_ctx *ctx, int argc, char **argv)
 		domctl_err("--mac %s: %s", values[1] ? values[1] : "", values[1] ? err : "no randomness");
 		return DOMCTL_EXIT_USAGE;
 	}
-	if (domctl_block_domid(ctx, pos[0], &domid))
+	if (domctl_block_domid(ctx, pos[0], &domid) || hotplug_store_open(ctx, &xs))
 		return DOMCTL_EXIT_ERROR;
-	rc = xs_client_open_rundir(ctx->rundir, &xs);
-	if (rc) {
-		domctl_err("cannot reach the store: %s", strerror(-rc));
-		return DOMCTL_EXIT_ERROR;
-	}
 	rc = net_free_devid(xs, domid, &devid);
 	if (rc)
 		domctl_err("%s: no free vif number", pos[0]);
@@ -245,145 +127,52 @@ int domctl_cmd_net_attach(struct domctl_ctx *ctx, int argc, char **argv)
 	return DOMCTL_EXIT_OK;
 }
 
-int domctl_cmd_net_detach(struct domctl_ctx *ctx, int argc, char **argv)
+static int net_parse(const char *arg, uint32_t *devid, char *label, size_t len)
 {
-	static const char *const flags[] = { "--force", NULL };
-	const char *pos[2];
-	char be[128], fe[128], st[16], *end;
-	struct timespec t = { 0, 20 * 1000000 };
-	int set[1] = { 0 }, npos, rc, waited, timeout_ms = 10000;
-	struct xs_client *xs;
-	uint32_t domid;
-	unsigned long devid;
+	unsigned long n;
+	char *end;
 
-	if (domctl_args(ctx, argc, argv, flags, set, NULL, NULL, pos, 2, &npos))
-		return DOMCTL_EXIT_USAGE;
-	if (npos != 2)
-		return domctl_usage(ctx);
 	errno = 0;
-	devid = strtoul(pos[1], &end, 10);
-	if (errno || *end || pos[1][0] < '0' || pos[1][0] > '9' || devid >= NET_MAX_DEVS) {
-		domctl_err("%s: not a vif number (0..%d)", pos[1], NET_MAX_DEVS - 1);
-		return DOMCTL_EXIT_USAGE;
+	n = strtoul(arg, &end, 10);
+	if (errno || *end || arg[0] < '0' || arg[0] > '9' || n >= NET_MAX_DEVS) {
+		domctl_err("%s: not a vif number (0..%d)", arg, NET_MAX_DEVS - 1);
+		return -EINVAL;
 	}
-	if (domctl_block_domid(ctx, pos[0], &domid))
-		return DOMCTL_EXIT_ERROR;
-	rc = xs_client_open_rundir(ctx->rundir, &xs);
-	if (rc) {
-		domctl_err("cannot reach the store: %s", strerror(-rc));
-		return DOMCTL_EXIT_ERROR;
-	}
-	net_paths(domid, (uint32_t)devid, be, fe, sizeof(be));
-	rc = DOMCTL_EXIT_ERROR;
-	if (net_read(xs, be, "state", st, sizeof(st))) {
-		domctl_err("%s has no vif %lu", pos[0], devid);
-		goto out;
-	}
-	if (!set[0]) {
-		net_write(xs, 0, be, "online", "0");
-		for (waited = 0; waited < timeout_ms; waited += 20) {
-			if (net_read(xs, be, "state", st, sizeof(st)) || atoi(st) == XenbusStateClosed)
-				break;
-			nanosleep(&t, NULL);
-		}
-		if (waited >= timeout_ms) {
-			domctl_err("%s: the guest did not close vif %lu within %d s (retry with --force)", pos[0], devid,
-				   timeout_ms / 1000);
-			rc = DOMCTL_EXIT_TIMEOUT;
-			goto out;
-		}
-	}
-	xs_client_rm(xs, 0, be);
-	xs_client_rm(xs, 0, fe);
-	printf("%s: vif%u.%lu detached%s\n", pos[0], domid, devid, set[0] ? " (forced)" : "");
-	rc = DOMCTL_EXIT_OK;
-out:
-	xs_client_close(xs);
-	return rc;
+	*devid = (uint32_t)n;
+	snprintf(label, len, "vif %lu", n);
+	return 0;
 }
 
-static const char *net_state_name(int s)
+static void net_row(void *arg, struct xs_client *xs, const char *devid, const char *be, const char *fe,
+		    int be_state, int fe_state)
 {
-	static const char *const names[] = { "unknown", "initialising", "initwait", "initialised",
-					     "connected", "closing", "closed", "reconfiguring", "reconfigured" };
+	const uint32_t *domid = arg;
+	char mac[24], bridge[24];
 
-	return s >= 0 && s < (int)(sizeof(names) / sizeof(names[0])) ? names[s] : "?";
+	if (hotplug_read(xs, be, "mac", mac, sizeof(mac)))
+		snprintf(mac, sizeof(mac), "?");
+	if (hotplug_read(xs, be, "bridge", bridge, sizeof(bridge)))
+		snprintf(bridge, sizeof(bridge), "?");
+	printf("%-5s vif%u.%-6s %-18s %-10s %-12s %s\n", devid, *domid, devid, mac, bridge,
+	       hotplug_state_name(be_state), hotplug_state_name(fe_state));
+}
+
+static const struct hotplug_type net_type = {
+	.type = "vif",
+	.daemon = "lamina-netback",
+	.parse = net_parse,
+	.list_header = "Dev   Interface  MAC                Bridge     Back-end     Front-end",
+	.row = net_row,
+};
+
+int domctl_cmd_net_detach(struct domctl_ctx *ctx, int argc, char **argv)
+{
+	return hotplug_cmd_detach(ctx, argc, argv, &net_type);
 }
 
 int domctl_cmd_net_list(struct domctl_ctx *ctx, int argc, char **argv)
 {
-	char dir[96], be[160], fe[160], mac[24], bridge[24], bst[8], fst[8];
-	struct xs_client *xs;
-	const char *pos[1];
-	char **devs = NULL;
-	unsigned n = 0;
-	uint32_t domid;
-	int npos, rc;
-
-	if (domctl_args(ctx, argc, argv, NULL, NULL, NULL, NULL, pos, 1, &npos))
-		return DOMCTL_EXIT_USAGE;
-	if (npos != 1)
-		return domctl_usage(ctx);
-	if (domctl_block_domid(ctx, pos[0], &domid))
-		return DOMCTL_EXIT_ERROR;
-	rc = xs_client_open_rundir(ctx->rundir, &xs);
-	if (rc) {
-		domctl_err("cannot reach the store: %s", strerror(-rc));
-		return DOMCTL_EXIT_ERROR;
-	}
-	snprintf(dir, sizeof(dir), NET_ROOT "/%u", domid);
-	xs_client_ls(xs, 0, dir, &devs, &n);
-	printf("%-5s %-10s %-18s %-10s %-12s %s\n", "Dev", "Interface", "MAC", "Bridge", "Back-end", "Front-end");
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(be, sizeof(be), "%s/%s", dir, devs[i]);
-		if (net_read(xs, be, "frontend", fe, sizeof(fe)))
-			continue;
-		if (net_read(xs, be, "mac", mac, sizeof(mac)))
-			snprintf(mac, sizeof(mac), "?");
-		if (net_read(xs, be, "bridge", bridge, sizeof(bridge)))
-			snprintf(bridge, sizeof(bridge), "?");
-		if (net_read(xs, be, "state", bst, sizeof(bst)))
-			snprintf(bst, sizeof(bst), "-1");
-		if (net_read(xs, fe, "state", fst, sizeof(fst)))
-			snprintf(fst, sizeof(fst), "-1");
-		printf("%-5s vif%u.%-6s %-18s %-10s %-12s %s\n", devs[i], domid, devs[i], mac, bridge,
-		       net_state_name(atoi(bst)), net_state_name(atoi(fst)));
-	}
-	free(devs);
-	xs_client_close(xs);
-	return DOMCTL_EXIT_OK;
-}
-
-int domctl_net_stat_print(const struct domctl_ctx *ctx, uint32_t domid)
-{
-	char dir[4096], path[4400], line[2048], prefix[32];
-	struct dirent *e;
-	DIR *dp;
-	FILE *f;
-	int count = 0;
-
-	snprintf(dir, sizeof(dir), "%s/netback", ctx->rundir);
-	snprintf(prefix, sizeof(prefix), "%u-", domid);
-	dp = opendir(dir);
-	if (!dp)
-		return 0;
-	while ((e = readdir(dp))) {
-		size_t l = strlen(e->d_name);
-
-		if (strncmp(e->d_name, prefix, strlen(prefix)) || l < 5 || strcmp(e->d_name + l - 4, ".txt"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f)) {
-			printf("  net %s", line);
-			count++;
-		}
-		fclose(f);
-	}
-	closedir(dp);
-	return count;
+	return hotplug_cmd_list(ctx, argc, argv, &net_type);
 }
 
 /* The default bridge: a Linux bridge with one address and nothing else. No port but the vifs,

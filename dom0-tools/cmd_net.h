@@ -1,5 +1,5 @@
 /* domctl's network commands: attach, detach and list vifs through the store (the directories
- * lamina-netback and the guest's netfront meet in), create-time vifs, and the vif statistics. */
+ * lamina-netback and the guest's netfront meet in), create-time vifs, and the default bridge. */
 #ifndef LAMINA_CMD_NET_H
 #define LAMINA_CMD_NET_H
 
@@ -14,8 +14,6 @@ int domctl_cmd_net_list(struct domctl_ctx *ctx, int argc, char **argv);
 /* Write the vif directories of every <interface> of cfg (MACs already set) for domid and wait for
  * lamina-netback to offer them (InitWait). 0 or -errno, the reason printed. */
 int domctl_net_attach_cfg(const struct domctl_ctx *ctx, const struct domcfg *cfg, uint32_t domid);
-/* Print the vif statistics lamina-netback keeps under RUNDIR/netback for domid; how many. */
-int domctl_net_stat_print(const struct domctl_ctx *ctx, uint32_t domid);
 /* The default bridge `domctl host start --bridge` makes: an address for Domain-0, no forwarding. */
 #define DOMCTL_NET_BRIDGE "lambr0"
 #define DOMCTL_NET_BRIDGE_ADDR "10.213.0.1"

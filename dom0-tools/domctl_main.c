@@ -34,7 +34,7 @@ static const struct domctl_cmd domctl_cmds[] = {
     {"block-detach", domctl_cmd_block_detach, "NAME|ID TARGET [--timeout S] [--force]",
      "unplug a disk once the guest closed it (--force: at once)"},
     {"block-list", domctl_cmd_block_list, "NAME|ID", "list a domain's disks and their handshake states"},
-    {"stat", domctl_cmd_stat, "NAME|ID [--json]", "per-device split-driver statistics (block)"},
+    {"stat", domctl_cmd_stat, "NAME|ID [--json]", "per-device split-driver statistics (block, network)"},
     {"net-attach", domctl_cmd_net_attach, "NAME|ID --bridge BR [--mac M] [--allow-spoof]", "hot-plug a vif on bridge BR"},
     {"net-detach", domctl_cmd_net_detach, "NAME|ID DEV [--force]", "unplug vif DEV once the guest closed it"},
     {"net-list", domctl_cmd_net_list, "NAME|ID", "list a domain's vifs and their handshake states"},

@@ -257,8 +257,7 @@ int blk_dev_kick(struct blk_dev *d)
 	if (d->broken)
 		return -EPROTO;
 	do {
-		n = lamina_ring_back_avail(&d->ring.sring->req_prod, d->ring.req_cons, d->ring.rsp_prod_pvt,
-					   d->nr_ents, &prod);
+		n = lamina_ring_back_pending(&d->ring, &prod);
 		if (n < 0) {
 			snprintf(why, sizeof(why), "producer index ran away (req_prod %u, consumed %u, answered %u, %u slots)",
 				 prod, d->ring.req_cons, d->ring.rsp_prod_pvt, d->nr_ents);

@@ -168,15 +168,14 @@ static int netback_tx_batch(struct netback_vif *vif, RING_IDX prod, unsigned max
 int netback_vif_tx(struct netback_vif *vif, unsigned budget)
 {
 	unsigned done = 0;
-	int more, notify, rc;
+	int more, rc;
 
 	if (!vif->connected)
 		return -EPROTO;
 	do {
 		RING_IDX prod;
 
-		if (lamina_ring_back_avail(&vif->tx.sring->req_prod, vif->tx.req_cons, vif->tx.rsp_prod_pvt,
-					   RING_SIZE(&vif->tx), &prod) < 0) {
+		if (lamina_ring_back_pending(&vif->tx, &prod) < 0) {
 			netback_vif_disconnect(vif, "tx producer ran away");
 			return -EPROTO;
 		}
@@ -186,15 +185,14 @@ int netback_vif_tx(struct netback_vif *vif, unsigned budget)
 			rc = netback_tx_batch(vif, prod, budget - done);
 			if (rc < 0)
 				return rc;
-			RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&vif->tx, notify);
-			netback_notify(vif, 0, notify);
+			netback_notify(vif, 0, lamina_ring_back_push(&vif->tx));
 			done += (unsigned)rc;
 			if (vif->tx.req_cons == before)
 				break; /* an incomplete chain: wait for its remaining slots */
 		}
 		if (done >= budget)
 			break;
-		RING_FINAL_CHECK_FOR_REQUESTS(&vif->tx, more);
+		more = lamina_ring_back_final_check(&vif->tx);
 		if (more && lamina_ring_load_idx(&vif->tx.sring->req_prod) == prod)
 			more = 0;
 	} while (more);
@@ -218,7 +216,7 @@ int netback_vif_rx(struct netback_vif *vif, unsigned budget)
 	struct netif_rx_request reqs[NETBACK_BATCH];
 	int32_t status[NETBACK_BATCH];
 	unsigned done = 0, n, i, tries;
-	int avail, notify, rc;
+	int avail, rc;
 
 	if (!vif->connected)
 		return -EPROTO;
@@ -226,18 +224,14 @@ int netback_vif_rx(struct netback_vif *vif, unsigned budget)
 		RING_IDX prod;
 		uint8_t *base = vif->buf + (size_t)NETBACK_BATCH * NETBACK_BUF_STRIDE;
 
-		avail = lamina_ring_back_avail(&vif->rx.sring->req_prod, vif->rx.req_cons, vif->rx.rsp_prod_pvt,
-					       RING_SIZE(&vif->rx), &prod);
+		avail = lamina_ring_back_pending(&vif->rx, &prod);
 		if (avail < 0) {
 			netback_vif_disconnect(vif, "rx producer ran away");
 			return -EPROTO;
 		}
 		if (avail == 0) {
-			int more;
-
 			/* Ask to be told when buffers are posted (req_event), then look once more. */
-			RING_FINAL_CHECK_FOR_REQUESTS(&vif->rx, more);
-			if (more)
+			if (lamina_ring_back_final_check(&vif->rx))
 				continue;
 			if (!vif->rx_starved_since_ns)
 				vif->rx_starved_since_ns = be_now_ns();
@@ -283,8 +277,7 @@ int netback_vif_rx(struct netback_vif *vif, unsigned budget)
 		vif->st.rx_batches++;
 		if (n > vif->st.rx_batch_max)
 			vif->st.rx_batch_max = n;
-		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&vif->rx, notify);
-		netback_notify(vif, 1, notify);
+		netback_notify(vif, 1, lamina_ring_back_push(&vif->rx));
 		done += n;
 		if (n < (unsigned)avail && n < NETBACK_BATCH && done < budget)
 			break; /* the tap is empty */
@@ -336,4 +329,34 @@ int netback_stats_format(const struct netback_vif *vif, char *out, size_t len)
 		used += (size_t)n;
 	}
 	return 0;
+}
+
+int netback_stats_format_json(const struct netback_vif *vif, char *out, size_t len)
+{
+	const struct netback_stats *s = &vif->st;
+	size_t used;
+	int n;
+
+	n = snprintf(out, len,
+		     "{\"vif\":\"vif%u.%u\",\"connected\":%s,\"tx_frames\":%llu,\"tx_bytes\":%llu,\"rx_frames\":%llu,"
+		     "\"rx_bytes\":%llu,\"tx_batches\":%llu,\"tx_batch_max\":%llu,\"rx_batches\":%llu,"
+		     "\"rx_batch_max\":%llu,\"notify_sent\":%llu,\"notify_suppressed\":%llu,\"drops\":{",
+		     vif->domid, vif->devid, vif->connected ? "true" : "false", (unsigned long long)s->tx_frames,
+		     (unsigned long long)s->tx_bytes, (unsigned long long)s->rx_frames,
+		     (unsigned long long)s->rx_bytes, (unsigned long long)s->tx_batches,
+		     (unsigned long long)s->tx_batch_max, (unsigned long long)s->rx_batches,
+		     (unsigned long long)s->rx_batch_max, (unsigned long long)s->notify_sent,
+		     (unsigned long long)s->notify_suppressed);
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	used = (size_t)n;
+	for (unsigned d = 0; d < NETBACK_DROP_NR; d++) {
+		n = snprintf(out + used, len - used, "%s\"%s\":%llu", d ? "," : "", netback_drop_name(d),
+			     (unsigned long long)s->drop[d]);
+		if (n < 0 || (size_t)n >= len - used)
+			return -ENOSPC;
+		used += (size_t)n;
+	}
+	n = snprintf(out + used, len - used, "}}");
+	return n < 0 || (size_t)n >= len - used ? -ENOSPC : 0;
 }

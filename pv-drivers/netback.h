@@ -117,6 +117,8 @@ int netback_vif_rx_stall(struct netback_vif *vif, unsigned stall_ms);
 void netback_vif_disconnect(struct netback_vif *vif, const char *why);
 /* One line of counters (for domctl stat). */
 int netback_stats_format(const struct netback_vif *vif, char *out, size_t len);
+/* The same counters as one JSON object (for `domctl stat --json`). */
+int netback_stats_format_json(const struct netback_vif *vif, char *out, size_t len);
 
 /* ---- net_tap.c: tap devices and bridges (in the caller's network namespace) ---- */
 

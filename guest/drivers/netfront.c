@@ -129,10 +129,7 @@ static void nf_post_rx(struct netfront *nf, uint16_t id)
 
 static void nf_push_rx(struct netfront *nf)
 {
-	int notify;
-
-	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&nf->rx, notify);
-	if (notify) {
+	if (lamina_ring_front_push(&nf->rx)) {
 		events_send(&nf->k->ev, nf->rx_port);
 		nf->notifies_sent++;
 	}
@@ -233,7 +230,6 @@ int netfront_xmit(struct netfront *nf, const uint8_t *frame, size_t len)
 {
 	struct netif_tx_request *r;
 	uint16_t id;
-	int notify;
 
 	if (!nf->connected || nf->dead)
 		return -XEN_ENOTCONN;
@@ -254,8 +250,7 @@ int netfront_xmit(struct netfront *nf, const uint8_t *frame, size_t len)
 	r->id = id;
 	r->size = (uint16_t)len;
 	nf->tx.req_prod_pvt++;
-	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&nf->tx, notify);
-	if (notify) {
+	if (lamina_ring_front_push(&nf->tx)) {
 		events_send(&nf->k->ev, nf->tx_port);
 		nf->notifies_sent++;
 	}
@@ -265,12 +260,10 @@ int netfront_xmit(struct netfront *nf, const uint8_t *frame, size_t len)
 
 static void nf_tx_done(struct netfront *nf)
 {
-	int more;
-
 	do {
-		RING_IDX prod = lamina_ring_load_idx(&nf->tx.sring->rsp_prod);
+		RING_IDX prod;
 
-		if ((RING_IDX)(prod - nf->tx.rsp_cons) > RING_SIZE(&nf->tx)) {
+		if (lamina_ring_front_avail(&nf->tx, &prod) < 0) {
 			nf->dead = true;
 			return;
 		}
@@ -286,19 +279,18 @@ static void nf_tx_done(struct netfront *nf)
 				nf->tx_errors++;
 			nf->tx_free[nf->tx_nfree++] = rsp.id;
 		}
-		RING_FINAL_CHECK_FOR_RESPONSES(&nf->tx, more);
-	} while (more);
+	} while (lamina_ring_front_final_check(&nf->tx));
 }
 
 int netfront_poll(struct netfront *nf, netfront_rx_fn fn, void *arg)
 {
-	int n = 0, more;
+	int n = 0;
 
 	nf_tx_done(nf);
 	do {
-		RING_IDX prod = lamina_ring_load_idx(&nf->rx.sring->rsp_prod);
+		RING_IDX prod;
 
-		if ((RING_IDX)(prod - nf->rx.rsp_cons) > RING_SIZE(&nf->rx)) {
+		if (lamina_ring_front_avail(&nf->rx, &prod) < 0) {
 			nf->dead = true;
 			return n;
 		}
@@ -322,8 +314,7 @@ int netfront_poll(struct netfront *nf, netfront_rx_fn fn, void *arg)
 			}
 			nf_post_rx(nf, id);
 		}
-		RING_FINAL_CHECK_FOR_RESPONSES(&nf->rx, more);
-	} while (more);
+	} while (lamina_ring_front_final_check(&nf->rx));
 	nf_push_rx(nf);
 	return n;
 }

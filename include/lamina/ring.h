@@ -101,55 +101,70 @@ static inline void lamina_blk_put_response(struct blkif_back_ring *br, uint64_t 
 	br->rsp_prod_pvt++;
 }
 
-/* Publish the private responses; returns 1 if the front-end asked to be told (rsp_event). */
-static inline int lamina_ring_back_push(struct blkif_back_ring *br)
-{
-	int notify;
+/* The helpers below work on any ring type <xen/io/ring.h> defines (blkif, netif tx and rx, ...):
+ * they are statement-expression macros over its generic macros, evaluating the ring argument once. */
 
-	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(br, notify);
-	return notify;
-}
+/* Requests the front-end published on back ring br and the back-end may consume now, or -1 if the
+ * producer ran away (see lamina_ring_back_avail); *prod_out the index to consume up to. */
+#define lamina_ring_back_pending(br, prod_out)                                                               \
+	({                                                                                                   \
+		__typeof__(br) lrbp_r = (br);                                                                 \
+		lamina_ring_back_avail(&lrbp_r->sring->req_prod, lrbp_r->req_cons, lrbp_r->rsp_prod_pvt,      \
+				       RING_SIZE(lrbp_r), (prod_out));                                       \
+	})
+
+/* Publish the private responses; 1 if the front-end asked to be told (rsp_event). */
+#define lamina_ring_back_push(br)                                                                            \
+	({                                                                                                   \
+		__typeof__(br) lrbpu_r = (br);                                                                \
+		int lrbpu_notify;                                                                            \
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(lrbpu_r, lrbpu_notify);                                 \
+		lrbpu_notify;                                                                                \
+	})
 
 /* After draining: re-arm req_event and look again, so a request pushed in between is not missed.
- * Returns 1 if more requests are (claimed to be) there. */
-static inline int lamina_ring_back_final_check(struct blkif_back_ring *br)
-{
-	int more;
-
-	RING_FINAL_CHECK_FOR_REQUESTS(br, more);
-	return more;
-}
+ * 1 if more requests are (claimed to be) there. */
+#define lamina_ring_back_final_check(br)                                                                     \
+	({                                                                                                   \
+		__typeof__(br) lrbf_r = (br);                                                                 \
+		int lrbf_more;                                                                               \
+		RING_FINAL_CHECK_FOR_REQUESTS(lrbf_r, lrbf_more);                                            \
+		lrbf_more;                                                                                   \
+	})
 
 /* ---- front-end side ---- */
 
-/* Publish queued requests; returns 1 if the back-end asked to be told (req_event). */
-static inline int lamina_ring_front_push(struct blkif_front_ring *fr)
-{
-	int notify;
+/* Publish queued requests; 1 if the back-end asked to be told (req_event). */
+#define lamina_ring_front_push(fr)                                                                           \
+	({                                                                                                   \
+		__typeof__(fr) lrfp_r = (fr);                                                                 \
+		int lrfp_notify;                                                                             \
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(lrfp_r, lrfp_notify);                                    \
+		lrfp_notify;                                                                                 \
+	})
 
-	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(fr, notify);
-	return notify;
-}
-
-/* Responses the back-end published and the front-end has not consumed. The back-end is trusted
- * by the guest, but a bound still keeps a confused one from walking the front-end off the ring. */
-static inline int lamina_ring_front_avail(struct blkif_front_ring *fr, RING_IDX *prod_out)
-{
-	RING_IDX prod = lamina_ring_load_idx(&fr->sring->rsp_prod);
-
-	if ((RING_IDX)(prod - fr->rsp_cons) > RING_SIZE(fr))
-		return -1;
-	*prod_out = prod;
-	return (int)(RING_IDX)(prod - fr->rsp_cons);
-}
+/* Responses the back-end published and the front-end has not consumed, or -1 past the ring's size.
+ * The back-end is trusted by the guest, but a bound still keeps a confused one from walking the
+ * front-end off the ring. *prod_out is set only on success. */
+#define lamina_ring_front_avail(fr, prod_out)                                                                \
+	({                                                                                                   \
+		__typeof__(fr) lrfa_r = (fr);                                                                 \
+		RING_IDX lrfa_prod = lamina_ring_load_idx(&lrfa_r->sring->rsp_prod);                          \
+		int lrfa_n = -1;                                                                             \
+		if ((RING_IDX)(lrfa_prod - lrfa_r->rsp_cons) <= RING_SIZE(lrfa_r)) {                          \
+			*(prod_out) = lrfa_prod;                                                             \
+			lrfa_n = (int)(RING_IDX)(lrfa_prod - lrfa_r->rsp_cons);                              \
+		}                                                                                            \
+		lrfa_n;                                                                                      \
+	})
 
 /* After consuming: re-arm rsp_event and look again. */
-static inline int lamina_ring_front_final_check(struct blkif_front_ring *fr)
-{
-	int more;
-
-	RING_FINAL_CHECK_FOR_RESPONSES(fr, more);
-	return more;
-}
+#define lamina_ring_front_final_check(fr)                                                                    \
+	({                                                                                                   \
+		__typeof__(fr) lrff_r = (fr);                                                                 \
+		int lrff_more;                                                                               \
+		RING_FINAL_CHECK_FOR_RESPONSES(lrff_r, lrff_more);                                           \
+		lrff_more;                                                                                   \
+	})
 
 #endif
