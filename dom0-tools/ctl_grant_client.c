@@ -212,10 +212,13 @@ int ctl_gnt_set_limits(struct ctl_conn *conn, uint32_t domid, uint32_t max_frame
 	return ctl_call(conn, LAMINA_CTL_GNT_SET_LIMITS, &req, sizeof(req), NULL, NULL);
 }
 
+/* MAP_POPULATE: a back-end hands these pages to io_uring, whose first, non-blocking attempt at a
+ * read gives up on a page fault and punts the request to a worker thread; a populated page lets
+ * the copy complete inline. */
 void *ctl_gnt_mmap_page(int fd, uint64_t offset, bool writable)
 {
-	void *p =
-	    mmap(NULL, 4096, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, (off_t)offset);
+	void *p = mmap(NULL, 4096, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
+		       (off_t)offset);
 
 	return p == MAP_FAILED ? NULL : p;
 }
