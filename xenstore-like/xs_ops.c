@@ -90,30 +90,28 @@ static int xs_op_write(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, 
 	return xs_ack(c, h);
 }
 
-static int xs_op_mkdir(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t)
+/* MKDIR and RM: one path argument, one tree operation, an "OK" reply. */
+static int xs_op_on_path(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t,
+			 int (*op)(struct xs_view *v, const char *path))
 {
 	struct xs_view v = {c->st, c, t};
 	char path[XS_CANON_MAX];
 	const char *a[1];
 	int rc;
 
-	if ((rc = xs_args(h, b, a, 1)) < 0 || (rc = xs_node_path(c, a[0], path)) < 0 ||
-	    (rc = xs_tree_mkdir(&v, path)) < 0)
+	if ((rc = xs_args(h, b, a, 1)) < 0 || (rc = xs_node_path(c, a[0], path)) < 0 || (rc = op(&v, path)) < 0)
 		return rc;
 	return xs_ack(c, h);
 }
 
+static int xs_op_mkdir(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t)
+{
+	return xs_op_on_path(c, h, b, t, xs_tree_mkdir);
+}
+
 static int xs_op_rm(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t)
 {
-	struct xs_view v = {c->st, c, t};
-	char path[XS_CANON_MAX];
-	const char *a[1];
-	int rc;
-
-	if ((rc = xs_args(h, b, a, 1)) < 0 || (rc = xs_node_path(c, a[0], path)) < 0 ||
-	    (rc = xs_tree_rm(&v, path)) < 0)
-		return rc;
-	return xs_ack(c, h);
+	return xs_op_on_path(c, h, b, t, xs_tree_rm);
 }
 
 static int xs_op_directory(struct xs_conn *c, const struct xsd_sockmsg *h, char *b, struct xs_txn *t)

@@ -1,6 +1,7 @@
 /* Ring-0 exception entry of the Lamina guest kernel: one 16-byte stub per exception vector
  * and the common path that saves the frame and hands it to traps_fatal() (kernel/traps.c). */
 #include "boot_info.h"
+#include "gprs.h"
 
 /* Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30. */
 .macro TRAP_STUB vec
@@ -26,21 +27,7 @@ lamina_trap_stubs:
 lamina_trap_stubs_end:
 
 lamina_trap_common:
-	pushq	%rax
-	pushq	%rbx
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%rbp
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
+	PUSH_GPRS
 	movq	%cr2, %rax
 	pushq	%rax
 	movq	%rsp, %rdi

@@ -3,6 +3,7 @@
  * set; ring 0: the HVM callback vector through an IDT interrupt gate. Both call kernel/events.c. */
 #include <lamina/abi.h>
 #include "boot_info.h"
+#include "gprs.h"
 
 /* kernel/events.h: struct events_anchor { ev; vi; } and the vcpu_info bytes used here. */
 #define ANCHOR_EV 0
@@ -16,40 +17,13 @@
 lamina_upcall_entry:
 	/* The interrupted code loses nothing: every general register is saved (the kernel is built
 	 * -mgeneral-regs-only, so no vector state is live in C). */
-	pushq	%rax
-	pushq	%rbx
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%rbp
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
+	PUSH_GPRS
 	movq	%rsp, %rbp
 	andq	$-16, %rsp
 	movq	lamina_events_anchor + ANCHOR_EV(%rip), %rdi
 	call	events_upcall
 	movq	%rbp, %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rbp
-	popq	%rdi
-	popq	%rsi
-	popq	%rdx
-	popq	%rcx
-	popq	%rbx
+	POP_GPRS_BUT_RAX
 	/* %rax is still saved at (%rsp): use it to re-enable delivery, then look once more. */
 	movq	lamina_events_anchor + ANCHOR_VI(%rip), %rax
 	movb	$0, VI_MASK(%rax)
