@@ -5,8 +5,10 @@
 #   - 4 KiB random read, QD1: guest p50 <= 2 x host p50 + one event round trip (40 us here,
 #     the eventfd -> guest upcall -> exit round trip of docs/design.md / PLATFORM.md)
 #   - 1 MiB sequential read and write: guest MB/s >= 0.5 x host MB/s
-#   - the same QD32 read with persistent grants off (guest persistent=0) and with batching off
-#     (lamina-blkback --no-batching): shown against the default run.
+#   - the same QD32 read with persistent grants off (guest persistent=0), with batching off
+#     (lamina-blkback --no-batching) and with inline service off (--no-inline: every request through
+#     io_uring, whose workers take tmpfs reads): shown against the default run.
+#   - information: host fio with synchronous preadv (psync), the ceiling of serving tmpfs inline.
 # LAMINA_BENCH_OBJ=DIR runs the programs of another build tree.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,8 @@ fio_run() {
 		--runtime=$((MS / 1000 > 0 ? MS / 1000 : 1)) --time_based --size=256M --output-format=json 2>/dev/null
 }
 h_qd32=$(fio_run rr32 randread 4k 32 | jq '.jobs[0].read.iops | floor')
+h_psync=$(fio --name=ps --filename="$IMG" --ioengine=psync --rw=randread --bs=4k --runtime=$((MS / 1000 > 0 ? MS / 1000 : 1)) \
+	--time_based --size=256M --output-format=json 2>/dev/null | jq '.jobs[0].read.iops | floor')
 h_qd1_p50=$(fio_run rr1 randread 4k 1 | jq '.jobs[0].read.clat_ns.percentile["50.000000"] / 1000 | floor')
 h_seqr=$(fio_run sr read 1M 2 | jq '.jobs[0].read.bw / 1024 | floor')
 h_seqw=$(fio_run sw write 1M 2 | jq '.jobs[0].write.bw / 1024 | floor')
@@ -61,14 +65,20 @@ g=$(guest_bench bb "")
 echo "$g"
 g_np=$(guest_bench bbnp "persistent=0 phases=randread-4k-qd32")
 echo "$g_np"
-# batching off: blkback restarted with --no-batching
-kill "$(cat "$LAMINA_RUNDIR/lamina-blkback.pid")"
-sleep 0.3
-"$LAMINA_BLKBACK" --rundir "$LAMINA_RUNDIR" --pid-file "$LAMINA_RUNDIR/lamina-blkback.pid" --no-batching \
-	>>"$LAMINA_RUNDIR/blkback.log" 2>&1 &
-sleep 0.5
+# blkback_restart FLAG: the back-end again, with one optimisation turned off.
+blkback_restart() {
+	kill "$(cat "$LAMINA_RUNDIR/lamina-blkback.pid")"
+	sleep 0.3
+	"$LAMINA_BLKBACK" --rundir "$LAMINA_RUNDIR" --pid-file "$LAMINA_RUNDIR/lamina-blkback.pid" "$1" \
+		>>"$LAMINA_RUNDIR/blkback.log" 2>&1 &
+	sleep 0.5
+}
+blkback_restart --no-batching
 g_nb=$(guest_bench bbnb "phases=randread-4k-qd32")
 echo "$g_nb"
+blkback_restart --no-inline
+g_ni=$(guest_bench bbni "phases=randread-4k-qd32")
+echo "$g_ni"
 
 bench_metric "blk randread 4k qd32" "$(field "$g" randread-4k-qd32 iops)" IOPS "$h_qd32" ">= 0.4"
 bench_metric "blk randread 4k qd1 p50" "$(field "$g" randread-4k-qd1 p50_us)" us $((2 * h_qd1_p50 + 40)) "<= 1"
@@ -79,4 +89,7 @@ bench_metric "blk qd32 persistent grants off" "$(field "$g_np" randread-4k-qd32 
 	"$(field "$g" randread-4k-qd32 iops)" ""
 bench_metric "blk qd32 batching off" "$(field "$g_nb" randread-4k-qd32 iops)" IOPS \
 	"$(field "$g" randread-4k-qd32 iops)" ""
+bench_metric "blk qd32 inline off (io_uring workers)" "$(field "$g_ni" randread-4k-qd32 iops)" IOPS \
+	"$(field "$g" randread-4k-qd32 iops)" ""
+bench_metric "blk qd32 against host fio psync (info)" "$(field "$g" randread-4k-qd32 iops)" IOPS "$h_psync" ""
 bench_end

@@ -132,6 +132,7 @@ static int blkd_connect(struct be_daemon *d, struct be_dev *bv)
 	be_xs_read_uint(d, bv->fe, "feature-persistent", 1, &pers);
 	cfg.persistent = !(d->off & BLKD_NO_PERSISTENT) && pers;
 	cfg.batching = !(d->off & BLKD_NO_BATCHING);
+	cfg.inline_io = !(d->off & BLKD_NO_INLINE);
 	cfg.ring_order = (unsigned)order;
 	v->gnt.conn = &d->ctl.conn;
 	v->gnt.ch = &v->ch;
@@ -227,14 +228,16 @@ static const struct be_feature blkd_features[] = {
 static const struct be_flag blkd_flags[] = {
 	{ "no-persistent", BLKD_NO_PERSISTENT },
 	{ "no-batching", BLKD_NO_BATCHING },
+	{ "no-inline", BLKD_NO_INLINE },
 };
 
 const struct be_type_ops blkd_type = {
 	.type = "vbd",
 	.prog = "blkback",
 	.usage = "The PV block back-end: serves every vbd under " BE_BACKEND_DIR "/vbd from its image\n"
-		 "through io_uring, and writes per-device statistics to DIR/blkback/DOMID-DEVID.{json,txt}.\n"
-		 "--no-persistent and --no-batching turn those optimisations off (for measurements).\n",
+		 "through io_uring (reads and writes of images on tmpfs, ramfs or hugetlbfs inline), and writes\n"
+		 "per-device statistics to DIR/blkback/DOMID-DEVID.{json,txt}.\n"
+		 "--no-persistent, --no-batching and --no-inline turn those optimisations off (for measurements).\n",
 	.flags = blkd_flags,
 	.nflags = sizeof(blkd_flags) / sizeof(blkd_flags[0]),
 	.features = blkd_features,

@@ -14,6 +14,9 @@
 #include "blkback.h"
 
 #define BLK_SLOT_MAPS (BLK_MAX_INDIRECT_SEGS + BLK_MAX_INDIRECT_PAGES)
+/* Memory-backed requests up to this size are served inline; larger ones go to io_uring, whose
+ * workers copy them in parallel while this thread takes the next requests off the ring. */
+#define BLK_INLINE_MAX_BYTES (64u << 10)
 
 /* One request in flight; its index in d->slots is the io_uring user_data. */
 struct blk_slot {
@@ -45,6 +48,7 @@ struct blk_dev {
 	struct blk_pgrant pgrant;
 	struct blk_stats st;
 	struct be_ratelimit rl;
+	int notify_due; /* a response published since the last notification crossed rsp_event */
 	int broken;
 	char why[160];
 };
@@ -58,24 +62,32 @@ static void blk_dev_disconnect(struct blk_dev *d, const char *why)
 	be_log("blkback: dom%u vbd %u disconnected: %s", d->cfg.domid, d->cfg.devid, why);
 }
 
+/* End of a batch (or, with batching off, of one request): one notification if any response
+ * published since the last one crossed the front-end's rsp_event. */
 static void blk_dev_notify(struct blk_dev *d)
 {
 	if (d->broken)
 		return;
-	if (lamina_ring_back_push(&d->ring)) {
+	if (lamina_ring_back_push(&d->ring) || d->notify_due) {
 		d->ops->notify(d->ctx);
 		d->st.notify_sent++;
 	} else {
 		d->st.notify_suppressed++;
 	}
+	d->notify_due = 0;
 }
 
+/* Responses are published as they are made, so a front-end polling its ring takes each one at
+ * once and refills its slot while the batch goes on; whether to notify is decided by the batch. */
 static void blk_dev_respond(struct blk_dev *d, uint64_t id, uint8_t op, int16_t status)
 {
 	if (status != BLKIF_RSP_OKAY)
 		d->st.errors++;
-	if (!d->broken)
-		lamina_blk_put_response(&d->ring, id, op, status);
+	if (d->broken)
+		return;
+	lamina_blk_put_response(&d->ring, id, op, status);
+	if (d->cfg.batching && lamina_ring_back_push(&d->ring))
+		d->notify_due = 1;
 }
 
 static void blk_slot_release(struct blk_dev *d, unsigned idx)
@@ -153,6 +165,11 @@ static int blk_dev_load_indirect(struct blk_dev *d, struct blk_slot *s, struct b
 	return 0;
 }
 
+static void blk_dev_complete(struct blk_dev *d, unsigned idx, int res);
+
+/* blk_dev_start's answer for a request already served and answered (inline I/O). */
+#define BLK_DEV_DONE 1
+
 static struct io_uring_sqe *blk_dev_sqe(struct blk_dev *d)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->uring);
@@ -165,7 +182,8 @@ static struct io_uring_sqe *blk_dev_sqe(struct blk_dev *d)
 	return sqe;
 }
 
-/* Validate, map and queue one request. 0 when queued, else the BLKIF_RSP_* to answer with now. */
+/* Validate, map and queue one request. 0 when queued, BLK_DEV_DONE when served inline and answered,
+ * else the BLKIF_RSP_* to answer with now. */
 static int blk_dev_start(struct blk_dev *d, const struct blkif_request *copy, unsigned idx)
 {
 	struct blk_req *r = &d->scratch;
@@ -212,6 +230,17 @@ static int blk_dev_start(struct blk_dev *d, const struct blkif_request *copy, un
 		be_log_limited(&d->rl, "blkback: dom%u vbd %u: request %llu refused: %s", d->cfg.domid,
 			       d->cfg.devid, (unsigned long long)r->id, why);
 		return rc;
+	}
+	if (d->cfg.inline_io && d->img.memory_backed && s->expect <= BLK_INLINE_MAX_BYTES &&
+	    (r->kind == BLK_KIND_READ || r->kind == BLK_KIND_WRITE)) {
+		/* A small copy to or from memory: done here, with no io_uring worker thread in between. */
+		ssize_t n = r->kind == BLK_KIND_READ
+				    ? preadv(d->img.fd, s->iov, (int)s->nr_iov, (off_t)(r->sector * BLK_SECTOR_SIZE))
+				    : pwritev(d->img.fd, s->iov, (int)s->nr_iov, (off_t)(r->sector * BLK_SECTOR_SIZE));
+
+		d->st.inline_io++;
+		blk_dev_complete(d, idx, n < 0 ? -errno : (int)n);
+		return BLK_DEV_DONE;
 	}
 	sqe = blk_dev_sqe(d);
 	if (!sqe)
@@ -277,7 +306,9 @@ int blk_dev_kick(struct blk_dev *d)
 			if (d->st.inflight > d->st.inflight_max)
 				d->st.inflight_max = d->st.inflight;
 			rc = blk_dev_start(d, &copy, idx);
-			if (rc != 0) {
+			if (rc == BLK_DEV_DONE)
+				answered++;
+			if (rc != 0 && rc != BLK_DEV_DONE) {
 				blk_dev_respond(d, d->slots[idx].id, d->slots[idx].operation, (int16_t)rc);
 				blk_slot_release(d, idx);
 				answered++;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "blkback.h"
@@ -27,6 +29,16 @@ static int blk_image_lock(int fd, int readonly)
 	return 0;
 }
 
+/* Whether fd's file system keeps its data in memory only. */
+static int blk_image_in_memory(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 0;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC || sf.f_type == HUGETLBFS_MAGIC;
+}
+
 static int blk_image_size(int fd, struct blk_image *img, char *why, size_t whylen)
 {
 	struct stat st;
@@ -44,6 +56,7 @@ static int blk_image_size(int fd, struct blk_image *img, char *why, size_t whyle
 		img->is_blockdev = 1;
 	} else if (S_ISREG(st.st_mode)) {
 		bytes = (uint64_t)st.st_size;
+		img->memory_backed = blk_image_in_memory(fd);
 	} else {
 		snprintf(why, whylen, "not a regular file or block device");
 		return -EINVAL;

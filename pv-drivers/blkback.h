@@ -35,6 +35,10 @@ struct blk_image {
 	int fd;
 	int readonly;
 	int is_blockdev;
+	/* On tmpfs, ramfs or hugetlbfs: reads and writes are memory copies that do not block on a
+	 * device, and this kernel's tmpfs refuses RWF_NOWAIT, so io_uring would hand every one of them
+	 * to a worker thread. The engine serves them inline instead (docs/block.md). */
+	int memory_backed;
 	uint64_t sectors; /* of BLK_SECTOR_SIZE */
 };
 
@@ -107,6 +111,7 @@ struct blk_stats {
 	uint64_t batches, batch_hist[BLK_BATCH_BUCKETS];
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t pgrant_hits, pgrant_misses;
+	uint64_t inline_io; /* reads and writes served inline (memory-backed images), not via io_uring */
 	uint32_t inflight, inflight_max;
 };
 
@@ -122,6 +127,7 @@ struct blk_dev_config {
 	int persistent;	     /* both ends agreed on feature-persistent */
 	int batching;	     /* submit and notify once per batch (off: once per request, for the bench) */
 	int discard;
+	int inline_io; /* serve reads and writes of memory-backed images inline (off: all via io_uring) */
 };
 
 struct blk_dev;

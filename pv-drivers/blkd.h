@@ -42,6 +42,7 @@ struct blkd_vbd {
 /* --no-persistent and --no-batching (be_daemon.off bits). */
 #define BLKD_NO_PERSISTENT 1u
 #define BLKD_NO_BATCHING 2u
+#define BLKD_NO_INLINE 4u
 enum blkd_tag { BLKD_T_EVTCHN = 1, BLKD_T_IO };
 
 /* blk_daemon.c: the vbd device type the back-end framework drives. */

@@ -25,8 +25,12 @@ lt_host_start() {
 		{ cat "$LAMINA_RUNDIR/host-start.out"; lt_fail "domctl host start failed"; }
 }
 
+# Files a test made outside its run directory (tmpfs images): removed at exit as well.
+lt_extra_files=()
+
 lt_cleanup() {
 	local rc=$?
+	[ ${#lt_extra_files[@]} -eq 0 ] || rm -f "${lt_extra_files[@]}"
 	if [ -n "${LAMINA_RUNDIR:-}" ] && [ -d "$LAMINA_RUNDIR" ]; then
 		timeout 30 "$LAMINA_DOMCTL" host stop >/dev/null 2>&1 || true
 		if [ -f "$LAMINA_RUNDIR/hv.pid" ] && kill -0 "$(cat "$LAMINA_RUNDIR/hv.pid")" 2>/dev/null; then

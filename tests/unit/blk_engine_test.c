@@ -29,7 +29,11 @@ struct fake_fe {
 	struct blk_dev *dev;
 };
 
-static char img_path[] = "/tmp/blk-engine-XXXXXX";
+/* Each suite runs every case on its own image: a disk-backed file served through io_uring, and a
+ * tmpfs file served inline. */
+static char disk_img[] = "/tmp/blk-engine-XXXXXX", shm_img[] = "/dev/shm/blk-engine-XXXXXX";
+static char *img_path = disk_img;
+static int inline_mode;
 
 static int fake_map(void *ctx, uint32_t domid, const grant_ref_t *refs, unsigned n, int writable, void **pages,
 		    uint32_t *handles)
@@ -68,7 +72,7 @@ static const struct blk_grant_ops fake_ops = { fake_map, fake_unmap, fake_notify
 static int fe_open(struct fake_fe *fe, int readonly, int persistent, int batching, unsigned order)
 {
 	struct blk_dev_config cfg = { .domid = 3, .devid = 51712, .ring_order = order, .persistent = persistent,
-				      .batching = batching, .discard = 1 };
+				      .batching = batching, .discard = 1, .inline_io = inline_mode };
 	struct blk_image img;
 	char why[128];
 	int rc;
@@ -86,6 +90,7 @@ static int fe_open(struct fake_fe *fe, int readonly, int persistent, int batchin
 	rc = blk_image_open(&img, img_path, readonly, why, sizeof(why));
 	if (rc < 0)
 		return rc;
+	CU_ASSERT_EQUAL(img.memory_backed, img_path == shm_img);
 	return blk_dev_open(&fe->dev, &cfg, fe->s, &img, &fake_ops, fe);
 }
 
@@ -195,6 +200,7 @@ static void test_write_read_cycle(void)
 	CU_ASSERT(memcmp(fe.page[101], buf, 4096) == 0); /* sectors 808..815: the write's second page */
 	CU_ASSERT_EQUAL(blk_dev_stats(fe.dev)->bytes_written, 11 * 4096);
 	CU_ASSERT_EQUAL(blk_dev_stats(fe.dev)->bytes_read, 6 * 512 + 4096);
+	CU_ASSERT_EQUAL(blk_dev_stats(fe.dev)->inline_io, inline_mode ? 2 : 0);
 	fe_close(&fe);
 }
 
@@ -443,7 +449,8 @@ static void test_batching(void)
 		CU_ASSERT_EQUAL(fe_run(&fe, 32, st), 32);
 		s = blk_dev_stats(fe.dev);
 		CU_ASSERT_EQUAL(s->reqs[BLK_KIND_WRITE], 32);
-		CU_ASSERT_EQUAL(s->inflight_max, 32);
+		CU_ASSERT_EQUAL(s->inflight_max, inline_mode ? 1 : 32); /* inline: answered one by one */
+		CU_ASSERT_EQUAL(s->inline_io, inline_mode ? 32 : 0);
 		if (batching) {
 			CU_ASSERT_EQUAL(s->batches, 1);
 			CU_ASSERT_EQUAL(s->batch_hist[5], 1); /* 32-63 */
@@ -462,21 +469,8 @@ static void test_batching(void)
 	}
 }
 
-int main(void)
+static void add_cases(CU_pSuite s)
 {
-	CU_pSuite s;
-	unsigned fails;
-	int fd;
-
-	fd = mkstemp(img_path);
-	if (fd < 0 || ftruncate(fd, (off_t)IMG_SECTORS * 512) < 0) {
-		perror("image");
-		return 1;
-	}
-	close(fd);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("blk_engine", NULL, NULL);
 	CU_add_test(s, "write/read cycle checked in the file", test_write_read_cycle);
 	CU_add_test(s, "persistent grants reused", test_persistent);
 	CU_add_test(s, "indirect segments (1 MiB)", test_indirect);
@@ -486,10 +480,49 @@ int main(void)
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "image locks", test_locks);
 	CU_add_test(s, "batching and notifications", test_batching);
+}
+
+static int use_disk(void)
+{
+	img_path = disk_img;
+	inline_mode = 0;
+	return 0;
+}
+
+static int use_shm_inline(void)
+{
+	img_path = shm_img;
+	inline_mode = 1;
+	return 0;
+}
+
+static int make_image(char *path)
+{
+	int fd = mkstemp(path);
+
+	if (fd < 0 || ftruncate(fd, (off_t)IMG_SECTORS * 512) < 0) {
+		perror(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int main(void)
+{
+	unsigned fails;
+
+	if (make_image(disk_img) < 0 || make_image(shm_img) < 0)
+		return 1;
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	add_cases(CU_add_suite("blk_engine io_uring (disk-backed image)", use_disk, NULL));
+	add_cases(CU_add_suite("blk_engine inline (tmpfs image)", use_shm_inline, NULL));
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
 	CU_cleanup_registry();
-	unlink(img_path);
+	unlink(disk_img);
+	unlink(shm_img);
 	return fails ? 1 : 0;
 }
