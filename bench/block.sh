@@ -8,7 +8,8 @@
 #   - the same QD32 read with persistent grants off (guest persistent=0), with batching off
 #     (lamina-blkback --no-batching) and with inline service off (--no-inline: every request through
 #     io_uring, whose workers take tmpfs reads): shown against the default run.
-#   - information: host fio with synchronous preadv (psync), the ceiling of serving tmpfs inline.
+#   - information: host fio with synchronous preadv (psync), the ceiling of serving tmpfs inline;
+#     QD128 on a 4-page ring (ring-order=2).
 # LAMINA_BENCH_OBJ=DIR runs the programs of another build tree.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +64,8 @@ field() { echo "$1" | awk -v p="$2" -v k="$3" '$3 == p { for (i = 4; i <= NF; i+
 
 g=$(guest_bench bb "")
 echo "$g"
+g_r4=$(guest_bench bbr4 "ring-order=2 phases=randread-4k-qd128")
+echo "$g_r4"
 g_np=$(guest_bench bbnp "persistent=0 phases=randread-4k-qd32")
 echo "$g_np"
 # blkback_restart FLAG: the back-end again, with one optimisation turned off.
@@ -85,6 +88,7 @@ bench_metric "blk randread 4k qd1 p50" "$(field "$g" randread-4k-qd1 p50_us)" us
 bench_metric "blk seqread 1m" "$(field "$g" seqread-1m mbps)" MB/s "$h_seqr" ">= 0.5"
 bench_metric "blk seqwrite 1m" "$(field "$g" seqwrite-1m mbps)" MB/s "$h_seqw" ">= 0.5"
 bench_metric "blk randwrite 4k qd32 (info)" "$(field "$g" randwrite-4k-qd32 iops)" IOPS "$h_qd32" ""
+bench_metric "blk randread 4k qd128, 4-page ring (info)" "$(field "$g_r4" randread-4k-qd128 iops)" IOPS "$h_qd32" ""
 bench_metric "blk qd32 persistent grants off" "$(field "$g_np" randread-4k-qd32 iops)" IOPS \
 	"$(field "$g" randread-4k-qd32 iops)" ""
 bench_metric "blk qd32 batching off" "$(field "$g_nb" randread-4k-qd32 iops)" IOPS \

@@ -90,13 +90,22 @@ static void blk_dev_respond(struct blk_dev *d, uint64_t id, uint8_t op, int16_t 
 		d->notify_due = 1;
 }
 
-static void blk_slot_release(struct blk_dev *d, unsigned idx)
+/* Unmap the slot's per-request grants: before its response is published, because a front-end
+ * that sees the response ends its grants at once, and a grant still mapped cannot be ended. */
+static void blk_slot_unmap(struct blk_dev *d, struct blk_slot *s)
 {
-	struct blk_slot *s = &d->slots[idx];
-
 	if (s->nr_maps)
 		d->ops->unmap(d->ctx, s->maps, s->handles, s->nr_maps);
 	s->nr_maps = 0;
+}
+
+/* Answer the request in slot idx with status and free the slot. */
+static void blk_slot_finish(struct blk_dev *d, unsigned idx, int16_t status)
+{
+	struct blk_slot *s = &d->slots[idx];
+
+	blk_slot_unmap(d, s);
+	blk_dev_respond(d, s->id, s->operation, status);
 	d->free_slots[d->nr_free++] = idx;
 	d->st.inflight--;
 }
@@ -309,8 +318,7 @@ int blk_dev_kick(struct blk_dev *d)
 			if (rc == BLK_DEV_DONE)
 				answered++;
 			if (rc != 0 && rc != BLK_DEV_DONE) {
-				blk_dev_respond(d, d->slots[idx].id, d->slots[idx].operation, (int16_t)rc);
-				blk_slot_release(d, idx);
+				blk_slot_finish(d, idx, (int16_t)rc);
 				answered++;
 				if (!d->cfg.batching)
 					blk_dev_notify(d);
@@ -344,8 +352,7 @@ static void blk_dev_complete(struct blk_dev *d, unsigned idx, int res)
 	} else if (s->kind == BLK_KIND_WRITE) {
 		d->st.bytes_written += s->expect;
 	}
-	blk_dev_respond(d, s->id, s->operation, status);
-	blk_slot_release(d, idx);
+	blk_slot_finish(d, idx, status);
 	if (!d->cfg.batching)
 		blk_dev_notify(d);
 }

@@ -1,5 +1,5 @@
 /* app=blk-verify: the block driver's data path checked from the guest. Writes checksummed,
- * patterned 4 KiB blocks spread across the disk (QD up to 32, plus 1 MiB indirect writes), flushes,
+ * patterned 4 KiB blocks spread across the disk (QD = the ring's size: 32 per ring page, plus 1 MiB indirect writes), flushes,
  * reads everything back and verifies it; discards a block and reads zeros; on a read-only disk,
  * checks that writes are refused. Block b of seed s: bytes 0-7 b, 8-15 s, 16-4087 the pattern,
  * 4088-4095 FNV-1a of the rest, so the host can check the image file too (tests/e2e/blk-lib.sh).
@@ -57,7 +57,7 @@ static uint64_t bv_block(const struct blkfront *bf, uint64_t i, uint64_t n)
 	return n >= total ? i : i * (total / n);
 }
 
-/* Read (write) blocks [0, n) at queue depth qd; data pages: slot s uses pool page s (+32 for reads
+/* Read (write) blocks [0, n) at queue depth qd; data pages: slot s uses pool page s (+nr_slots for reads
  * so a write's page is not read into). Returns how many failed or mismatched. */
 static unsigned int bv_pass(struct blkfront *bf, uint8_t op, uint64_t n, uint64_t seed, unsigned int qd)
 {
@@ -67,9 +67,9 @@ static unsigned int bv_pass(struct blkfront *bf, uint8_t op, uint64_t n, uint64_
 
 	while (next < n || bf->inflight) {
 		while (next < n && bf->inflight < qd) {
-			page = (op == BLKIF_OP_READ ? 32 : 0);
+			page = (op == BLKIF_OP_READ ? bf->nr_slots : 0);
 			/* the slot index is not known before queueing: use a page per slot via a probe */
-			for (unsigned int s = 0; s < BLKFRONT_SLOTS; s++)
+			for (unsigned int s = 0; s < bf->nr_slots; s++)
 				if (!bf->slot[s].busy) {
 					page += s;
 					break;
@@ -77,6 +77,8 @@ static unsigned int bv_pass(struct blkfront *bf, uint8_t op, uint64_t n, uint64_
 			if (op == BLKIF_OP_WRITE)
 				bv_fill(blkfront_page(bf, page), bv_block(bf, next, n), seed);
 			slot = blkfront_queue(bf, op, bv_block(bf, next, n) * 8, page, 1);
+			if (slot < 0 && !bf->inflight)
+				return bad + (unsigned int)(n - next); /* cannot queue (no grant refs left) */
 			if (slot < 0)
 				break;
 			blk_of[slot] = bv_block(bf, next, n);
@@ -84,7 +86,7 @@ static unsigned int bv_pass(struct blkfront *bf, uint8_t op, uint64_t n, uint64_
 		}
 		blkfront_kick(bf);
 		blkfront_poll(bf, true);
-		for (unsigned int s = 0; s < BLKFRONT_SLOTS; s++) {
+		for (unsigned int s = 0; s < bf->nr_slots; s++) {
 			if (!bf->slot[s].busy || !bf->slot[s].done)
 				continue;
 			page = bf->slot[s].first;
@@ -153,7 +155,7 @@ static void bv_hostile(struct kernel *k, struct blkfront *bf, struct app_checks 
 	rc = blkfront_sync(bf, BLKIF_OP_READ, 0, 0, 1);
 	app_check(c, rc == BLKIF_RSP_OKAY, "device still serves a good request", "status %d", rc);
 #undef BV_REQ
-	/* The producer runs away: 1000 requests claimed on a 32-slot ring. */
+	/* The producer runs away: 1000 requests claimed on a ring of at most 128 slots. */
 	bf->ring.sring->req_prod += 1000;
 	events_send(&k->ev, bf->port);
 	lib_snprintf(path, sizeof(path), "%s/state", bf->be);
@@ -219,7 +221,8 @@ void app_blk_verify(struct kernel *k, struct app_result *res)
 	uint64_t until = time_now_ns(&k->time) + kernel_cmdline_u64(k, "wait-ms", 0) * 1000000ull;
 
 	for (;;) {
-		rc = blkfront_init(&bf, k, &bv_table, (uint32_t)kernel_cmdline_u64(k, "vbd", 0), pers);
+		rc = blkfront_init(&bf, k, &bv_table, (uint32_t)kernel_cmdline_u64(k, "vbd", 0), pers,
+				   (unsigned int)kernel_cmdline_u64(k, "ring-order", 0));
 		/* not there yet: no node (or, before the toolstack made device/, no access) */
 		if ((rc != -XEN_ENOENT && rc != -XEN_EACCES) || time_now_ns(&k->time) >= until)
 			break;
@@ -229,9 +232,9 @@ void app_blk_verify(struct kernel *k, struct app_result *res)
 		app_set(res, APP_ERROR, "blkfront: %s (%d)", lib_errno_name(rc) ? lib_errno_name(rc) : "?", rc);
 		return;
 	}
-	kprintf(k, "blk-verify: %s: %lu sectors, %s, persistent %d, indirect %u, flush %d, discard %d\n", bf.fe,
-		bf.sectors, bf.readonly ? "read-only" : "read-write", bf.persistent, bf.max_indirect, bf.flush,
-		bf.discard);
+	kprintf(k, "blk-verify: %s: %lu sectors, %s, persistent %d, indirect %u, flush %d, discard %d, %u-page ring\n",
+		bf.fe, bf.sectors, bf.readonly ? "read-only" : "read-write", bf.persistent, bf.max_indirect, bf.flush,
+		bf.discard, 1u << bf.ring_order);
 	if (n == 0 || n > bf.sectors / 8)
 		n = bf.sectors / 8;
 	if (strcmp(mode, "loop") == 0) {
@@ -244,19 +247,19 @@ void app_blk_verify(struct kernel *k, struct app_result *res)
 		return;
 	}
 	if (strcmp(mode, "check") == 0 || bf.readonly) {
-		bad = bv_pass(&bf, BLKIF_OP_READ, n, seed, 32);
+		bad = bv_pass(&bf, BLKIF_OP_READ, n, seed, bf.nr_slots);
 		app_check(&c, bad == 0, "blocks written earlier read back intact", "%u of %lu bad", bad, n);
 		if (bf.readonly) {
 			rc = blkfront_sync(&bf, BLKIF_OP_WRITE, 0, 0, 1);
 			app_check(&c, rc == BLKIF_RSP_ERROR, "write to the read-only disk refused", "status %d", rc);
 		}
 	} else {
-		bad = bv_pass(&bf, BLKIF_OP_WRITE, n, seed, 32);
+		bad = bv_pass(&bf, BLKIF_OP_WRITE, n, seed, bf.nr_slots);
 		app_check(&c, bad == 0, "patterned writes acknowledged", "%u of %lu failed", bad, n);
 		rc = bf.flush ? blkfront_sync(&bf, BLKIF_OP_FLUSH_DISKCACHE, 0, 0, 0) : 0;
 		app_check(&c, rc == BLKIF_RSP_OKAY, "flush acknowledged", "status %d", rc);
-		bad = bv_pass(&bf, BLKIF_OP_READ, n, seed, 32);
-		app_check(&c, bad == 0, "blocks read back and verified (QD32)", "%u of %lu bad", bad, n);
+		bad = bv_pass(&bf, BLKIF_OP_READ, n, seed, bf.nr_slots);
+		app_check(&c, bad == 0, "blocks read back and verified", "%u of %lu bad at QD%u", bad, n, bf.nr_slots);
 		if (bf.max_indirect >= 256 && bf.sectors >= 2 * 2048) {
 			/* 1 MiB through indirect segments at the start of the second MiB... */
 			for (unsigned int i = 0; i < 256; i++)

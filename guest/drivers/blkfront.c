@@ -24,9 +24,9 @@ static uint8_t *bf_indirect_page(unsigned int slot)
 	return bf_region(BLKFRONT_POOL_PAGES + slot);
 }
 
-static uint8_t *bf_ring_page(void)
+static uint8_t *bf_ring_page(unsigned int i)
 {
-	return bf_region(BLKFRONT_POOL_PAGES + BLKFRONT_SLOTS);
+	return bf_region(BLKFRONT_POOL_PAGES + BLKFRONT_SLOTS + i);
 }
 
 static uint64_t bf_gfn(const void *p)
@@ -111,7 +111,7 @@ static int bf_find_device(struct blkfront *bf, uint32_t devid)
 }
 
 /* What the back-end offers, read in its InitWait. */
-static int bf_read_features(struct blkfront *bf, bool want_persistent)
+static int bf_read_features(struct blkfront *bf, bool want_persistent, unsigned int want_order)
 {
 	uint64_t v = 0;
 
@@ -134,6 +134,11 @@ static int bf_read_features(struct blkfront *bf, bool want_persistent)
 	v = 0;
 	bf_read_u64(bf, bf->be, "feature-max-indirect-segments", &v);
 	bf->max_indirect = v > BLKFRONT_MAX_SEGS ? BLKFRONT_MAX_SEGS : (unsigned int)v;
+	v = 0;
+	bf_read_u64(bf, bf->be, "max-ring-page-order", &v);
+	if (want_order > BLKFRONT_MAX_RING_ORDER)
+		want_order = BLKFRONT_MAX_RING_ORDER;
+	bf->ring_order = v < want_order ? (unsigned int)v : want_order;
 	return 0;
 }
 
@@ -151,8 +156,10 @@ static int bf_setup_grants(struct blkfront *bf)
 {
 	int rc;
 
-	rc = bf_grant(bf, bf_ring_page(), false, &bf->ring_ref);
-	for (unsigned int i = 0; rc == 0 && i < BLKFRONT_SLOTS; i++)
+	rc = 0;
+	for (unsigned int i = 0; rc == 0 && i < (1u << bf->ring_order); i++)
+		rc = bf_grant(bf, bf_ring_page(i), false, &bf->ring_ref[i]);
+	for (unsigned int i = 0; rc == 0 && i < bf->nr_slots; i++)
 		rc = bf_grant(bf, bf_indirect_page(i), false, &bf->slot[i].ind_ref);
 	for (unsigned int i = 0; rc == 0 && bf->persistent && i < BLKFRONT_POOL_PAGES; i++)
 		rc = bf_grant(bf, bf_region(i), false, &bf->pool_ref[i]);
@@ -168,7 +175,18 @@ static int bf_publish(struct blkfront *bf)
 		rc = xenbus_transaction_start(&bf->k->xb, &tx);
 		if (rc < 0)
 			return rc;
-		rc = bf_write(bf, tx, "ring-ref", "%u", bf->ring_ref);
+		if (bf->ring_order == 0) {
+			rc = bf_write(bf, tx, "ring-ref", "%u", bf->ring_ref[0]);
+		} else {
+			/* Several pages: ring-page-order and ring-ref0..ring-refN-1 instead of ring-ref. */
+			rc = bf_write(bf, tx, "ring-page-order", "%u", bf->ring_order);
+			for (unsigned int i = 0; !rc && i < (1u << bf->ring_order); i++) {
+				char node[16];
+
+				lib_snprintf(node, sizeof(node), "ring-ref%u", i);
+				rc = bf_write(bf, tx, node, "%u", bf->ring_ref[i]);
+			}
+		}
 		if (!rc)
 			rc = bf_write(bf, tx, "event-channel", "%u", bf->port);
 		if (!rc)
@@ -186,7 +204,8 @@ static int bf_publish(struct blkfront *bf)
 	return -XEN_EAGAIN;
 }
 
-int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint32_t devid, bool want_persistent)
+int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint32_t devid, bool want_persistent,
+		  unsigned int want_order)
 {
 	struct blkif_sring *s;
 	int rc;
@@ -194,7 +213,8 @@ int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint
 	memset(bf, 0, sizeof(*bf));
 	bf->k = k;
 	bf->gt = gt;
-	if (k->ram_top < BLKFRONT_POOL_BASE + (uint64_t)(BLKFRONT_POOL_PAGES + BLKFRONT_SLOTS + 1) * GUEST_PAGE_SIZE)
+	if (k->ram_top <
+	    BLKFRONT_POOL_BASE + (uint64_t)(BLKFRONT_POOL_PAGES + BLKFRONT_SLOTS + BLKFRONT_MAX_RING_PAGES) * GUEST_PAGE_SIZE)
 		return -XEN_ENOMEM;
 	rc = bf_find_device(bf, devid);
 	if (rc < 0)
@@ -202,13 +222,14 @@ int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint
 	rc = bf_wait_be(bf, XenbusStateInitWait, XenbusStateInitWait);
 	if (rc < 0)
 		return rc;
-	rc = bf_read_features(bf, want_persistent);
+	rc = bf_read_features(bf, want_persistent, want_order);
 	if (rc < 0)
 		return rc;
-	s = (struct blkif_sring *)bf_ring_page();
-	memset(s, 0, GUEST_PAGE_SIZE);
+	s = (struct blkif_sring *)bf_ring_page(0);
+	memset(s, 0, GUEST_PAGE_SIZE << bf->ring_order);
 	SHARED_RING_INIT(s);
-	FRONT_RING_INIT(&bf->ring, s, GUEST_PAGE_SIZE);
+	FRONT_RING_INIT(&bf->ring, s, GUEST_PAGE_SIZE << bf->ring_order);
+	bf->nr_slots = RING_SIZE(&bf->ring) < BLKFRONT_SLOTS ? RING_SIZE(&bf->ring) : BLKFRONT_SLOTS;
 	rc = bf_setup_grants(bf);
 	if (rc < 0)
 		return rc;
@@ -236,7 +257,7 @@ int blkfront_queue(struct blkfront *bf, uint8_t op, uint64_t sector, unsigned in
 
 	if (!bf->connected || bf->dead)
 		return -XEN_ENOTCONN;
-	for (idx = 0; idx < BLKFRONT_SLOTS; idx++)
+	for (idx = 0; idx < bf->nr_slots; idx++)
 		if (!bf->slot[idx].busy) {
 			sl = &bf->slot[idx];
 			break;
@@ -324,9 +345,9 @@ int blkfront_queue_raw(struct blkfront *bf, const struct blkif_request *req)
 
 	if (!bf->connected || bf->dead)
 		return -XEN_ENOTCONN;
-	for (idx = 0; idx < BLKFRONT_SLOTS && bf->slot[idx].busy; idx++)
+	for (idx = 0; idx < bf->nr_slots && bf->slot[idx].busy; idx++)
 		;
-	if (idx == BLKFRONT_SLOTS || RING_FULL(&bf->ring))
+	if (idx == bf->nr_slots || RING_FULL(&bf->ring))
 		return -XEN_EBUSY;
 	r = RING_GET_REQUEST(&bf->ring, bf->ring.req_prod_pvt);
 	memcpy(r, req, sizeof(*r));
@@ -382,7 +403,7 @@ static int bf_consume(struct blkfront *bf)
 			lamina_ring_copy_slot(&rsp, RING_GET_RESPONSE(&bf->ring, bf->ring.rsp_cons), sizeof(rsp));
 			bf->ring.rsp_cons++;
 			idx = (unsigned int)(rsp.id & 0xff);
-			if (idx >= BLKFRONT_SLOTS || !bf->slot[idx].busy || bf->slot[idx].done ||
+			if (idx >= bf->nr_slots || !bf->slot[idx].busy || bf->slot[idx].done ||
 			    bf->slot[idx].id_seq != rsp.id)
 				continue;
 			bf_complete(bf, &bf->slot[idx], rsp.status);
@@ -417,13 +438,13 @@ int blkfront_poll(struct blkfront *bf, bool block)
 			__asm__ volatile("pause" ::: "memory");
 		if (RING_HAS_UNCONSUMED_RESPONSES(&bf->ring))
 			continue;
-		for (unsigned int i = 0; i < BLKFRONT_SLOTS; i++)
+		for (unsigned int i = 0; i < bf->nr_slots; i++)
 			if (bf->slot[i].busy && !bf->slot[i].done && bf->slot[i].start_ns < oldest)
 				oldest = bf->slot[i].start_ns;
 		if (timer_wait(&bf->k->tm, bf_has_responses, bf, oldest + BLKFRONT_TIMEOUT_NS) == -XEN_ETIMEDOUT &&
 		    !bf_has_responses(bf)) {
 			/* The back-end is gone or stuck: fail what is outstanding rather than hang. */
-			for (unsigned int i = 0; i < BLKFRONT_SLOTS; i++)
+			for (unsigned int i = 0; i < bf->nr_slots; i++)
 				if (bf->slot[i].busy && !bf->slot[i].done) {
 					bf_complete(bf, &bf->slot[i], BLKIF_RSP_ERROR);
 					n++;
@@ -439,7 +460,7 @@ int16_t blkfront_take(struct blkfront *bf, unsigned int slot)
 {
 	int16_t st;
 
-	if (slot >= BLKFRONT_SLOTS || !bf->slot[slot].busy || !bf->slot[slot].done)
+	if (slot >= bf->nr_slots || !bf->slot[slot].busy || !bf->slot[slot].done)
 		return BLKIF_RSP_ERROR;
 	st = bf->slot[slot].status;
 	bf->slot[slot].busy = false;

@@ -14,7 +14,11 @@
  * image and its start-info page stay below 2 MiB); indirect pages follow them, one per slot. */
 #define BLKFRONT_POOL_BASE 0x400000ull
 #define BLKFRONT_POOL_PAGES 512u
-#define BLKFRONT_SLOTS 32u /* queue depth: one 1-page ring */
+/* The ring spans 2^ring_order pages (ring-order=N on the command line, up to what the back-end
+ * offers in max-ring-page-order): 32 requests in flight on one page, 128 on four. */
+#define BLKFRONT_MAX_RING_ORDER 2u
+#define BLKFRONT_MAX_RING_PAGES (1u << BLKFRONT_MAX_RING_ORDER)
+#define BLKFRONT_SLOTS 128u /* the most requests in flight: a 4-page ring's */
 #define BLKFRONT_MAX_SEGS 256u
 #define BLKFRONT_SPIN_NS 100000ull /* poll the ring this long before blocking */
 #define BLKFRONT_TIMEOUT_NS (5ull * 1000000000ull) /* a request unanswered this long fails */
@@ -37,7 +41,8 @@ struct blkfront {
 	domid_t backend_id;
 	char fe[64], be[96];
 	struct blkif_front_ring ring;
-	grant_ref_t ring_ref;
+	unsigned int ring_order, nr_slots; /* nr_slots: requests the ring holds */
+	grant_ref_t ring_ref[BLKFRONT_MAX_RING_PAGES];
 	evtchn_port_t port;
 	/* what the back-end offered */
 	uint64_t sectors;
@@ -54,8 +59,11 @@ struct blkfront {
 };
 
 /* Handshake with the back-end of device devid (0: the first under device/vbd). want_persistent
- * false leaves feature-persistent off. 0 or -errno (-XEN_ENOENT: no such device). */
-int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint32_t devid, bool want_persistent);
+ * false leaves feature-persistent off; want_order asks for a 2^want_order-page ring (granted up to
+ * the back-end's max-ring-page-order and BLKFRONT_MAX_RING_ORDER). 0 or -errno (-XEN_ENOENT: no
+ * such device). */
+int blkfront_init(struct blkfront *bf, struct kernel *k, struct gnttab *gt, uint32_t devid, bool want_persistent,
+		  unsigned int want_order);
 /* The pool's page i, for the caller to fill or read. */
 uint8_t *blkfront_page(const struct blkfront *bf, unsigned int i);
 /* Queue a read or write of npages pages of the pool from first, at sector (4 KiB aligned pages:

@@ -6,6 +6,7 @@
  * devices and the image locks. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,10 @@ struct fake_fe {
 	unsigned char *page[FAKE_PAGES];
 	int access[FAKE_PAGES];
 	int live_maps, map_calls, notifies;
+	/* Per-request grants must be unmapped before the response is published: with check_order,
+	 * every unmap call (one per request) finds no more responses published than earlier calls. */
+	bool check_order;
+	unsigned unmap_calls;
 	struct blkif_sring *s;
 	struct blkif_front_ring f;
 	struct blk_dev *dev;
@@ -56,6 +61,9 @@ static void fake_unmap(void *ctx, void *const *pages, const uint32_t *handles, u
 {
 	struct fake_fe *fe = ctx;
 
+	if (fe->check_order)
+		CU_ASSERT(fe->s->rsp_prod <= fe->unmap_calls);
+	fe->unmap_calls++;
 	for (unsigned i = 0; i < n; i++) {
 		CU_ASSERT(handles[i] < FAKE_PAGES && pages[i] == fe->page[handles[i]]);
 		fe->live_maps--;
@@ -172,6 +180,7 @@ static void test_write_read_cycle(void)
 	int fd;
 
 	CU_ASSERT_FATAL(fe_open(&fe, 0, 0, 1, 0) == 0);
+	fe.check_order = true;
 	for (unsigned i = 0; i < 11; i++)
 		fill(fe.page[i], i + 1);
 	fe_rw(&fe, BLKIF_OP_WRITE, 0, 800, 11, 0);
