@@ -145,6 +145,7 @@ static void test_persist(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	close(fd);
 	XS_T(fx.d0, XS_WRITE, 0, "/persist/me\0value\0with-nul", &m);
+	CU_ASSERT_EQUAL(XS_T(fx.d0, XS_SET_PERMS, 0, "@releaseDomain\0n0\0r7\0", &m), XS_SET_PERMS);
 	CU_ASSERT_EQUAL(xs_persist_save(fx.st, file), 0);
 	st2 = xs_store_new();
 	CU_ASSERT_EQUAL(xs_persist_load(st2, file), 0);
@@ -155,6 +156,10 @@ static void test_persist(void)
 	CU_ASSERT_EQUAL(XS_T(c, XS_GET_PERMS, 0, "/local/domain/5/data/x\0", &m), XS_GET_PERMS);
 	CU_ASSERT_EQUAL(memcmp(m.body, "n5\0r6\0", 6), 0);
 	CU_ASSERT_TRUE(xs_domain_get(st2, 5, false)->nodes > 0);
+	/* the special paths keep their permissions too */
+	CU_ASSERT_EQUAL(XS_T(c, XS_GET_PERMS, 0, "@releaseDomain\0", &m), XS_GET_PERMS);
+	CU_ASSERT_EQUAL(m.h.len, 6);
+	CU_ASSERT_EQUAL(memcmp(m.body, "n0\0r7\0", 6), 0);
 	xs_store_free(st2);
 	/* a damaged file is refused, leaving the store as it was */
 	fd = open(file, O_WRONLY | O_TRUNC);
