@@ -219,6 +219,7 @@ static int xs_op_set_perms(struct xs_conn *c, const struct xsd_sockmsg *h, char 
 			return -ENOSPC;
 		memcpy(sp->perms, perms, np * sizeof(perms[0]));
 		sp->nperms = np;
+		c->st->tree_dirty = true; /* persisted with the tree */
 		return xs_ack(c, h);
 	}
 	if ((rc = xs_node_path(c, b, path)) < 0 || (rc = xs_tree_set_perms(&v, path, perms, np)) < 0)
