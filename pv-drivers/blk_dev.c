@@ -17,6 +17,10 @@
 /* Memory-backed requests up to this size are served inline; larger ones go to io_uring, whose
  * workers copy them in parallel while this thread takes the next requests off the ring. */
 #define BLK_INLINE_MAX_BYTES (64u << 10)
+/* Requests one blk_dev_kick takes, in ring sizes: a front-end that refills its ring as fast as it
+ * is answered would otherwise keep the daemon's loop on this device, and its other devices
+ * waiting, for as long as it likes. */
+#define BLK_KICK_BUDGET_RINGS 4u
 
 /* One request in flight; its index in d->slots is the io_uring user_data. */
 struct blk_slot {
@@ -48,6 +52,7 @@ struct blk_dev {
 	struct blk_pgrant pgrant;
 	struct blk_stats st;
 	struct be_ratelimit rl;
+	int yielded; /* the last kick stopped at its budget: the device has woken itself (efd) */
 	int notify_due; /* a response published since the last notification crossed rsp_event */
 	int broken;
 	char why[160];
@@ -284,16 +289,28 @@ static void blk_dev_submit(struct blk_dev *d, unsigned batch)
 	blk_stats_batch(&d->st, batch);
 }
 
+/* Wake this device again through its own completion eventfd, after the daemon's other ready
+ * descriptors. */
+static void blk_dev_requeue(struct blk_dev *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->efd, &one, sizeof(one)) < 0) {
+		/* only EAGAIN at a counter near 2^64: the device is woken anyway */
+	}
+}
+
 int blk_dev_kick(struct blk_dev *d)
 {
 	struct blkif_request copy;
-	unsigned batch = 0, answered = 0, idx;
+	unsigned batch = 0, answered = 0, taken = 0, idx;
 	RING_IDX prod;
 	char why[128];
 	int n, rc;
 
 	if (d->broken)
 		return -EPROTO;
+	d->yielded = 0;
 	do {
 		n = lamina_ring_back_pending(&d->ring, &prod);
 		if (n < 0) {
@@ -303,6 +320,13 @@ int blk_dev_kick(struct blk_dev *d)
 			return -EPROTO;
 		}
 		while (d->ring.req_cons != prod) {
+			if (taken == BLK_KICK_BUDGET_RINGS * d->nr_ents) {
+				/* req_event stays as it is: the rest is taken on the next turn. */
+				d->yielded = 1;
+				d->st.yields++;
+				blk_dev_requeue(d);
+				goto out;
+			}
 			/* Cannot be empty: in flight <= prod - rsp_prod_pvt <= nr_ents slots. */
 			if (!d->nr_free) {
 				blk_dev_disconnect(d, "more requests in flight than ring slots");
@@ -310,6 +334,7 @@ int blk_dev_kick(struct blk_dev *d)
 			}
 			lamina_blk_copy_request(&d->ring, d->ring.req_cons, &copy);
 			d->ring.req_cons++;
+			taken++;
 			idx = d->free_slots[--d->nr_free];
 			d->st.inflight++;
 			if (d->st.inflight > d->st.inflight_max)
@@ -331,6 +356,7 @@ int blk_dev_kick(struct blk_dev *d)
 			}
 		}
 	} while (lamina_ring_back_final_check(&d->ring));
+out:
 	blk_dev_submit(d, batch);
 	if (answered && d->cfg.batching)
 		blk_dev_notify(d);
@@ -382,6 +408,8 @@ int blk_dev_reap(struct blk_dev *d, int wait)
 	}
 	if (done && d->cfg.batching)
 		blk_dev_notify(d);
+	if (d->yielded)
+		blk_dev_requeue(d); /* the read above took the kick's wake-up */
 	return 0;
 }
 

@@ -105,9 +105,9 @@ int blk_stats_format(const struct blk_stats *st, int json, char *buf, size_t len
 			BLK_PUT("%s\"%s\":%" PRIu64, i ? "," : "", blk_batch_names[i], st->batch_hist[i]);
 		BLK_PUT("},\"notify_sent\":%" PRIu64 ",\"notify_suppressed\":%" PRIu64
 			",\"pgrant_hits\":%" PRIu64 ",\"pgrant_misses\":%" PRIu64 ",\"inline_io\":%" PRIu64
-			",\"inflight\":%u,\"inflight_max\":%u}",
+			",\"yields\":%" PRIu64 ",\"inflight\":%u,\"inflight_max\":%u}",
 			st->notify_sent, st->notify_suppressed, st->pgrant_hits, st->pgrant_misses, st->inline_io,
-			st->inflight, st->inflight_max);
+			st->yields, st->inflight, st->inflight_max);
 		return n;
 	}
 	for (i = 0; i < BLK_KIND_NR; i++)
@@ -119,7 +119,7 @@ int blk_stats_format(const struct blk_stats *st, int json, char *buf, size_t len
 		BLK_PUT("batch_size.%s %" PRIu64 "\n", blk_batch_names[i], st->batch_hist[i]);
 	BLK_PUT("notify_sent %" PRIu64 "\nnotify_suppressed %" PRIu64 "\n", st->notify_sent, st->notify_suppressed);
 	BLK_PUT("pgrant_hits %" PRIu64 "\npgrant_misses %" PRIu64 "\n", st->pgrant_hits, st->pgrant_misses);
-	BLK_PUT("inline_io %" PRIu64 "\n", st->inline_io);
+	BLK_PUT("inline_io %" PRIu64 "\nyields %" PRIu64 "\n", st->inline_io, st->yields);
 	BLK_PUT("inflight %u\ninflight_max %u\n", st->inflight, st->inflight_max);
 #undef BLK_PUT
 	return n;

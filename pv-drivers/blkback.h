@@ -112,6 +112,7 @@ struct blk_stats {
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t pgrant_hits, pgrant_misses;
 	uint64_t inline_io; /* reads and writes served inline (memory-backed images), not via io_uring */
+	uint64_t yields;    /* kicks that stopped at their budget to let other devices run */
 	uint32_t inflight, inflight_max;
 };
 
@@ -136,8 +137,10 @@ struct blk_dev;
  * by blk_dev_close). 0 or -errno. */
 int blk_dev_open(struct blk_dev **out, const struct blk_dev_config *cfg, void *sring, struct blk_image *img,
 		 const struct blk_grant_ops *ops, void *ctx);
-/* Consume what the front-end queued and submit it. 0, or -EPROTO once the device is disconnected
- * for a broken ring (blk_dev_broken says why; the device stays inert until closed). */
+/* Consume what the front-end queued and submit it, up to a budget of four ring sizes; past it the
+ * device wakes itself through blk_dev_event_fd, so the caller's other devices get their turn. 0,
+ * or -EPROTO once the device is disconnected for a broken ring (blk_dev_broken says why; the
+ * device stays inert until closed). */
 int blk_dev_kick(struct blk_dev *d);
 /* Answer completed I/O; with wait, block for at least one completion if any is in flight. */
 int blk_dev_reap(struct blk_dev *d, int wait);

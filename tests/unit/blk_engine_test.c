@@ -6,6 +6,7 @@
  * devices and the image locks. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ struct fake_fe {
 	 * every unmap call (one per request) finds no more responses published than earlier calls. */
 	bool check_order;
 	unsigned unmap_calls;
+	/* A front-end that refills as fast as it is answered: while refill_left, every map call takes
+	 * the responses published so far and queues as many new requests (refs never granted). */
+	unsigned refill_left, refilled_answers;
 	struct blkif_sring *s;
 	struct blkif_front_ring f;
 	struct blk_dev *dev;
@@ -40,12 +44,30 @@ static char disk_img[] = "/tmp/blk-engine-XXXXXX", shm_img[] = "/dev/shm/blk-eng
 static char *img_path = disk_img;
 static int inline_mode;
 
+static void fe_rw(struct fake_fe *fe, uint8_t op, uint64_t id, uint64_t sector, unsigned nseg, grant_ref_t ref0);
+
+static void fe_refill(struct fake_fe *fe)
+{
+	if (!fe->refill_left)
+		return;
+	while (fe->f.rsp_cons != fe->s->rsp_prod) {
+		fe->f.rsp_cons++;
+		fe->refilled_answers++;
+		if (fe->refill_left) {
+			fe_rw(fe, BLKIF_OP_READ, 7, 0, 1, FAKE_PAGES - 1);
+			fe->refill_left--;
+		}
+	}
+	lamina_ring_front_push(&fe->f);
+}
+
 static int fake_map(void *ctx, uint32_t domid, const grant_ref_t *refs, unsigned n, int writable, void **pages,
 		    uint32_t *handles)
 {
 	struct fake_fe *fe = ctx;
 
 	fe->map_calls++;
+	fe_refill(fe);
 	for (unsigned i = 0; i < n; i++) {
 		int ok = refs[i] < FAKE_PAGES && fe->access[refs[i]] != GNT_NONE &&
 			 (!writable || fe->access[refs[i]] == GNT_RW);
@@ -478,6 +500,39 @@ static void test_batching(void)
 	}
 }
 
+/* A front-end that keeps its ring full as fast as it is answered: a kick stops after four ring
+ * sizes of requests and wakes the device again through its event fd; the next kicks go on. */
+static void test_kick_budget(void)
+{
+	struct fake_fe fe;
+	struct pollfd pfd;
+	unsigned kicks = 1;
+
+	CU_ASSERT_FATAL(fe_open(&fe, 0, 0, 1, 0) == 0);
+	fe.access[FAKE_PAGES - 1] = GNT_NONE;
+	for (unsigned i = 0; i < 32; i++)
+		fe_rw(&fe, BLKIF_OP_READ, 7, 0, 1, FAKE_PAGES - 1);
+	fe.refill_left = 1000;
+	lamina_ring_front_push(&fe.f);
+	CU_ASSERT_EQUAL(blk_dev_kick(fe.dev), 0);
+	CU_ASSERT_EQUAL(fe.s->rsp_prod, 4 * 32); /* the budget: four ring sizes */
+	CU_ASSERT_EQUAL(blk_dev_stats(fe.dev)->yields, 1);
+	pfd = (struct pollfd){ .fd = blk_dev_event_fd(fe.dev), .events = POLLIN };
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 1); /* woken again */
+	blk_dev_reap(fe.dev, 0);
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 1); /* still: the reap does not swallow the wake-up */
+	while (poll(&pfd, 1, 0) == 1 && kicks < 100) {
+		blk_dev_reap(fe.dev, 0);
+		CU_ASSERT_EQUAL(blk_dev_kick(fe.dev), 0);
+		kicks++;
+	}
+	CU_ASSERT_EQUAL(fe.refill_left, 0);
+	CU_ASSERT_EQUAL(fe.s->rsp_prod, 1032); /* every request answered, none twice */
+	CU_ASSERT_EQUAL(blk_dev_stats(fe.dev)->errors, 1032);
+	CU_ASSERT(kicks >= 8 && kicks <= 10);
+	fe_close(&fe);
+}
+
 static void add_cases(CU_pSuite s)
 {
 	CU_add_test(s, "write/read cycle checked in the file", test_write_read_cycle);
@@ -489,6 +544,7 @@ static void add_cases(CU_pSuite s)
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "image locks", test_locks);
 	CU_add_test(s, "batching and notifications", test_batching);
+	CU_add_test(s, "kick budget and self wake-up", test_kick_budget);
 }
 
 static int use_disk(void)
