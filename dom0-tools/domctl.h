@@ -51,6 +51,7 @@ int domctl_cmd_dumpxml(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_console(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_store(struct domctl_ctx *ctx, int argc, char **argv);
 int domctl_cmd_top(struct domctl_ctx *ctx, int argc, char **argv);
+int domctl_cmd_dump_core(struct domctl_ctx *ctx, int argc, char **argv);
 
 /* Shared helpers (domctl_util.c). */
 void domctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -24,6 +24,7 @@ static const struct domctl_cmd domctl_cmds[] = {
     {"destroy", domctl_cmd_destroy, "NAME|ID", "stop a domain at once and free it"},
     {"wait", domctl_cmd_wait, "NAME|ID [--timeout S]", "wait until a domain stops and say how"},
     {"dumpxml", domctl_cmd_dumpxml, "NAME|ID", "print a running domain's normalized configuration"},
+    {"dump-core", domctl_cmd_dump_core, "NAME|ID FILE", "write a domain's memory and vCPU registers to an ELF core FILE"},
     {"validate", domctl_cmd_validate, "FILE.xml", "check a domain XML file and print it normalized"},
     {"console", domctl_cmd_console, "NAME|ID [--dump] [--ro] [--linger MS]",
      "attach to a domain's console (Ctrl-] detaches); --dump: print its output so far"},

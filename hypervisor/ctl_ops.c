@@ -219,6 +219,7 @@ static const struct ctl_op_desc ctl_op_table[] = {
     {LAMINA_CTL_INFO, "INFO", sizeof(struct lamina_ctl_domref), ctl_op_info},
     {LAMINA_CTL_WAIT, "WAIT", sizeof(struct lamina_ctl_wait), ctl_op_wait},
     {LAMINA_CTL_DOMSTATS, "DOMSTATS", sizeof(struct lamina_ctl_domref), ctl_op_domstats},
+    {LAMINA_CTL_DUMP_CORE, "DUMP_CORE", sizeof(struct lamina_ctl_dump_core), ctl_op_dump_core},
     {LAMINA_CTL_EVTCHN_ALLOC_UNBOUND, "EVTCHN_ALLOC_UNBOUND", sizeof(struct lamina_ctl_evtchn_alloc),
      ctl_op_evtchn_alloc},
     {LAMINA_CTL_EVTCHN_BIND_INTERDOMAIN, "EVTCHN_BIND_INTERDOMAIN", sizeof(struct lamina_ctl_evtchn_bind),

@@ -258,20 +258,78 @@ void ctl_handle_msg(struct ctl_server *s, struct ctl_conn *c, size_t n)
 		c->fd = -c->fd - 1; /* mark: closed after this round */
 }
 
+int ctl_take_fd(struct ctl_server *s)
+{
+	int fd;
+
+	if (s->rx_nfds == 0)
+		return -EBADF;
+	fd = s->rx_fds[0];
+	memmove(s->rx_fds, s->rx_fds + 1, --s->rx_nfds * sizeof(int));
+	return fd;
+}
+
+static void ctl_rx_fds_close(struct ctl_server *s)
+{
+	while (s->rx_nfds)
+		close(s->rx_fds[--s->rx_nfds]);
+}
+
+/* Keeps up to CTL_MAX_RX_FDS descriptors of a received message in s->rx_fds; closes the rest. */
+static void ctl_rx_fds_collect(struct ctl_server *s, struct msghdr *mh)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t i, n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (s->rx_nfds < CTL_MAX_RX_FDS)
+				s->rx_fds[s->rx_nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 static void ctl_conn_readable(struct ctl_server *s, struct ctl_conn *c)
 {
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(CTL_MAX_RX_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = {s->rx, CTL_MAX_MSG + 1};
+	struct msghdr mh;
 	ssize_t n;
 	int i;
 
 	for (i = 0; i < 16 && c->fd >= 0; i++) {
-		n = recv(c->fd, s->rx, CTL_MAX_MSG + 1, MSG_DONTWAIT | MSG_TRUNC);
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		if (n <= 0) {
+		if (n < 0) { /* msg_control was not filled in: nothing to collect */
+			c->fd = -c->fd - 1;
+			return;
+		}
+		ctl_rx_fds_collect(s, &mh);
+		if (n == 0) {
+			ctl_rx_fds_close(s);
 			c->fd = -c->fd - 1;
 			return;
 		}
 		ctl_handle_msg(s, c, (size_t)n);
+		ctl_rx_fds_close(s); /* whatever the handler did not take */
 	}
 }
 

@@ -15,6 +15,7 @@ struct hv_domain;
 
 #define CTL_MAX_MSG (sizeof(struct lamina_ctl_hdr) + LAMINA_CTL_MAX_PAYLOAD)
 #define CTL_DEFERRED 1 /* a handler parked the request; the reply comes later */
+#define CTL_MAX_RX_FDS 4 /* descriptors a request may carry (SCM_RIGHTS); extra ones are closed */
 
 struct ctl_conn {
 	int fd;
@@ -42,6 +43,10 @@ struct ctl_server {
 	struct ctl_waiter *waiters;
 	bool quit;
 	uint8_t *rx, *tx; /* CTL_MAX_MSG + 1 bytes each */
+	/* Descriptors that came with the request in rx: a handler takes one with ctl_take_fd; those
+	 * left are closed once the request has been handled. */
+	int rx_fds[CTL_MAX_RX_FDS];
+	unsigned rx_nfds;
 	void *gnt;	  /* ctl_grant.c: Domain-0 clients' grant maps and buffers, NULL when none */
 };
 
@@ -70,6 +75,8 @@ int ctl_reply(struct ctl_server *s, struct ctl_conn *c, uint16_t op, uint32_t se
 /* Handles one received datagram of n bytes in s->rx (n > CTL_MAX_MSG means truncated). */
 void ctl_handle_msg(struct ctl_server *s, struct ctl_conn *c, size_t n);
 int ctl_listen(const char *rundir, int *fd_out);
+/* The next descriptor the current request carried, now the caller's to close; -EBADF if none. */
+int ctl_take_fd(struct ctl_server *s);
 
 /* Sends a reply carrying descriptors (SCM_RIGHTS); returns CTL_DEFERRED for the handler to pass
  * on (the reply has gone out). The caller still owns and closes its fds. */
@@ -92,6 +99,10 @@ int ctl_op_subscribe(struct ctl_server *s, struct ctl_conn *c, const struct lami
 int ctl_op_domstats(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
 		    const void *req, void *out, size_t *out_len);
 void ctl_on_domain_event(void *arg, unsigned kind, struct hv_domain *hd);
+
+/* ctl_dump.c: LAMINA_CTL_DUMP_CORE. */
+int ctl_op_dump_core(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
+		     const void *req, void *out, size_t *out_len);
 void ctl_events_conn_closed(struct ctl_server *s, struct ctl_conn *c);
 
 /* ctl_ops.c */

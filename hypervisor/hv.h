@@ -148,6 +148,11 @@ void hv_domain_free(struct hv_domain *hd); /* reaper: join, close, free */
 
 /* hv_actions.c: the on_* actions, run on the main loop. */
 void hv_domain_run_action(struct hv_domain *hd);
+
+/* hv_coredump.c: the domain's ELF core (core_elf.h) into fd, a regular file open for writing; a
+ * running domain is paused meanwhile. rep (may be NULL) gets the figures. Main loop only. */
+int hv_domain_dump_core(struct hv_domain *hd, int fd, struct lamina_ctl_dump_core_reply *rep);
+/* The same into RUNDIR/dump/NAME.DOMID.core (the coredump-* actions). */
 int hv_domain_coredump(struct hv_domain *hd);
 /* "N/SECONDS" (N 0..HV_RESTART_HIST, 0: no limit; SECONDS 1..86400) or NULL/empty for the
  * defaults; anything malformed gives the defaults too. Returns 0 or -EINVAL (defaults set). */

@@ -2,14 +2,12 @@
  * threads (shutdown, crash, console, block, yield, extra pages, TSC, log) and the on_poweroff /
  * on_reboot / on_crash actions run on the main loop, one table row per libvirt action: restart
  * rebuilds the domain from its kernel under the same id, rename-restart preserves the stopped one
- * under a new name and starts a fresh one, coredump-* write the RAM first. */
+ * under a new name and starts a fresh one, coredump-* write an ELF core first (hv_coredump.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hv.h"
@@ -24,41 +22,6 @@ static const char *const hv_action_names[] = {
     [LAMINA_ACT_COREDUMP_DESTROY] = "coredump-destroy",
     [LAMINA_ACT_COREDUMP_RESTART] = "coredump-restart",
 };
-
-int hv_domain_coredump(struct hv_domain *hd)
-{
-	struct domain *d = &hd->d;
-	char path[PATH_MAX + 128];
-	uint64_t off = 0;
-	ssize_t n;
-	int fd, rc = 0;
-
-	snprintf(path, sizeof(path), "%s/dump", hd->hv->rundir);
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(path, sizeof(path), "%s/dump/%.*s.%u.core", hd->hv->rundir, LAMINA_NAME_MAX, d->cfg.name,
-		 d->domid);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	while (off < d->mem.ram_size) {
-		size_t chunk =
-		    d->mem.ram_size - off > (1u << 20) ? (1u << 20) : (size_t)(d->mem.ram_size - off);
-		n = pwrite(fd, d->mem.ram + off, chunk, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	hv_log(&hd->hv->log, "dom%u %s: core dump %s: %s", d->domid, d->cfg.name, path,
-	       rc ? strerror(-rc) : "written");
-	return rc;
-}
 
 int hv_restart_limit_parse(const char *s, unsigned *max, uint64_t *window_ns)
 {

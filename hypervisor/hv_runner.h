@@ -11,6 +11,7 @@ struct hv_domain;
 struct domain;
 struct vcpu;
 struct pvh_boot;
+struct core_elf_vcpu;
 
 struct hv_runner_ops {
 	const char *name;
@@ -48,6 +49,10 @@ struct hv_runner_ops {
 	void (*upcall)(struct vcpu *v);
 	/* CPU time the vCPU's thread has used. */
 	uint64_t (*cpu_time_ns)(struct vcpu *v);
+	/* Optional (core dumps): the registers of a vCPU whose thread is parked (paused domain) or
+	 * has ended (stopped domain), waiting a bounded time for it to get there; -EBUSY if it did
+	 * not. Main loop only; the thread stays parked while they are read. */
+	int (*vcpu_regs)(struct vcpu *v, struct core_elf_vcpu *out);
 };
 
 extern const struct hv_runner_ops kvm_runner_ops;

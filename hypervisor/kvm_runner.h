@@ -83,6 +83,7 @@ struct kvm_vcpu_rt {
 	pthread_mutex_t lock; /* with cond: parking and blocking */
 	pthread_cond_t cond;
 	bool wake;	    /* a wake-up not yet consumed by block() */
+	bool parked;	    /* in kvm_vcpu_park, out of KVM_RUN (lock) */
 	int64_t tsc_offset; /* guest TSC - host TSC */
 	clockid_t cpu_clock;
 	_Atomic uint64_t cpu_ns_final; /* thread CPU time, stamped when the thread ends */
@@ -134,5 +135,8 @@ int kvm_block(struct vcpu *v, uint64_t deadline_mono_ns);
 void kvm_wake(struct vcpu *v);
 void kvm_upcall(struct vcpu *v);
 uint64_t kvm_cpu_time_ns(struct vcpu *v);
+
+/* kvm_core.c: registers of a parked or ended vCPU for a core dump (the runner's vcpu_regs op). */
+int kvm_vcpu_regs(struct vcpu *v, struct core_elf_vcpu *out);
 
 #endif

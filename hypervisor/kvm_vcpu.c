@@ -162,8 +162,11 @@ int kvm_vcpu_park(struct kvm_vcpu_rt *kv)
 		return 0;
 	vcpu_runstate_set(v, RUNSTATE_offline, domain_now_ns(v->d));
 	pthread_mutex_lock(&kv->lock);
+	kv->parked = true; /* kvm_vcpu_regs waits for this */
+	pthread_cond_broadcast(&kv->cond);
 	while (((req = atomic_load(&kv->req)) & KVM_REQ_PARK) == KVM_REQ_PAUSE)
 		pthread_cond_wait(&kv->cond, &kv->lock);
+	kv->parked = false;
 	pthread_mutex_unlock(&kv->lock);
 	vcpu_runstate_set(v, RUNSTATE_running, domain_now_ns(v->d));
 	return (req & KVM_REQ_STOP) ? 1 : 0;

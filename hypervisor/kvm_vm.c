@@ -257,6 +257,7 @@ const struct hv_runner_ops kvm_runner_ops = {
     .wake = kvm_wake,
     .upcall = kvm_upcall,
     .cpu_time_ns = kvm_cpu_time_ns,
+    .vcpu_regs = kvm_vcpu_regs,
 };
 
 /* A VM with the in-kernel irqchip and user-space MSR exits (plus the hypercall-MSR filter where

@@ -39,6 +39,7 @@ enum lamina_ctl_op {
 	LAMINA_CTL_INFO = 8,     /* lamina_ctl_domref -> lamina_ctl_dominfo */
 	LAMINA_CTL_WAIT = 9,     /* lamina_ctl_wait -> lamina_ctl_dominfo (as it stopped) */
 	LAMINA_CTL_DOMSTATS = 10, /* lamina_ctl_domref -> lamina_ctl_domstats */
+	LAMINA_CTL_DUMP_CORE = 11, /* lamina_ctl_dump_core + 1 fd -> lamina_ctl_dump_core_reply */
 
 	/* Event channels of Domain-0 (domid 0). A port bound through a connection belongs to it and
 	 * is closed when the connection closes. Bind replies carry two eventfds (SCM_RIGHTS):
@@ -409,6 +410,25 @@ struct lamina_ctl_hostinfo {
 	uint32_t pad;
 	uint64_t uptime_ns;
 	uint64_t total_memory_kib; /* guest RAM of every live domain */
+};
+
+/* LAMINA_CTL_DUMP_CORE: the request itself carries one descriptor (SCM_RIGHTS) of a regular file
+ * the client opened for writing (not O_APPEND): lamina-hv writes the domain's ELF64 core into it
+ * from offset 0 and truncates it to the core's size, so the daemon never opens a path a client
+ * names. A running domain is paused for the dump and resumed after it; a paused, shut-down or
+ * crashed one is dumped as it is. The core's layout is in docs/design.md ("Core dumps"). */
+struct lamina_ctl_dump_core {
+	struct lamina_ctl_domref dom;
+	uint32_t flags; /* 0: no flags are defined */
+};
+
+struct lamina_ctl_dump_core_reply {
+	uint64_t file_size;  /* bytes, holes included */
+	uint64_t data_bytes; /* guest bytes written: all-zero pages stay holes */
+	uint64_t ram_bytes;  /* guest bytes the PT_LOAD segments describe */
+	uint64_t elapsed_ns;
+	uint32_t nr_vcpus;
+	uint32_t nr_loads; /* PT_LOAD segments */
 };
 
 #endif
