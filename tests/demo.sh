@@ -68,6 +68,11 @@ run domctl create "$LAMINA_RUNDIR/crasher.xml"
 run domctl wait crasher --timeout 20 || true
 domctl console --dump crasher | tail -n 3
 run domctl list
+run domctl dump-core crasher "$LAMINA_RUNDIR/crasher.core"
+if command -v gdb >/dev/null; then
+	printf '%s$ gdb -batch -ex bt lamina-guest crasher.core%s\n' "$b" "$n"
+	gdb -batch -nx -ex bt "$guest" "$LAMINA_RUNDIR/crasher.core" 2>/dev/null | grep -E '^#[0-9]' | awk '!seen[$0]++' | head -n 5
+fi
 run domctl destroy crasher
 
 # mkxml NAME CMDLINE [MEM_KIB] [EXTRA]: a domain config in the run directory.
