@@ -86,8 +86,8 @@ int blk_stats_format(const struct blk_stats *st, int json, char *buf, size_t len
 
 #define BLK_PUT(...)                                                                                         \
 	do {                                                                                                 \
-		k = snprintf(buf + (n < (int)len ? n : (int)len), (size_t)n < len ? len - (size_t)n : 0,    \
-			     __VA_ARGS__);                                                                   \
+		k = snprintf(buf ? buf + (n < (int)len ? n : (int)len) : NULL,                              \
+			     buf && (size_t)n < len ? len - (size_t)n : 0, __VA_ARGS__);                     \
 		if (k < 0)                                                                                   \
 			return -EINVAL;                                                                      \
 		n += k;                                                                                      \

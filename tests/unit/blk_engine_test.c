@@ -494,6 +494,7 @@ static void test_batching(void)
 		CU_ASSERT_EQUAL(fe.notifies, 1);
 		CU_ASSERT(blk_stats_format(s, 1, text, sizeof(text)) < (int)sizeof(text));
 		CU_ASSERT(strstr(text, "\"write\":32") != NULL);
+		CU_ASSERT_EQUAL(blk_stats_format(s, 1, NULL, 0), (int)strlen(text)); /* measuring, as snprintf */
 		CU_ASSERT(blk_stats_format(s, 0, text, sizeof(text)) < (int)sizeof(text));
 		CU_ASSERT(strstr(text, "requests.write 32\n") != NULL);
 		fe_close(&fe);
