@@ -7,7 +7,9 @@
 #   - 1 MiB sequential read and write: guest MB/s >= 0.5 x host MB/s
 #   - the same QD32 read with persistent grants off (guest persistent=0), with batching off
 #     (lamina-blkback --no-batching) and with inline service off (--no-inline: every request through
-#     io_uring, whose workers take tmpfs reads): shown against the default run.
+#     io_uring, whose workers take tmpfs reads) and with polling off (--no-poll: req_event re-armed
+#     at once, every request after an idle moment costs the guest an exit): shown against the
+#     default run.
 #   - information: host fio with synchronous preadv (psync), the ceiling of serving tmpfs inline;
 #     QD128 on a 4-page ring (ring-order=2).
 # LAMINA_BENCH_OBJ=DIR runs the programs of another build tree.
@@ -82,6 +84,9 @@ echo "$g_nb"
 blkback_restart --no-inline
 g_ni=$(guest_bench bbni "phases=randread-4k-qd32")
 echo "$g_ni"
+blkback_restart --no-poll
+g_npo=$(guest_bench bbnpo "phases=randread-4k-qd1,randread-4k-qd32")
+echo "$g_npo"
 
 bench_metric "blk randread 4k qd32" "$(field "$g" randread-4k-qd32 iops)" IOPS "$h_qd32" ">= 0.4"
 bench_metric "blk randread 4k qd1 p50" "$(field "$g" randread-4k-qd1 p50_us)" us $((2 * h_qd1_p50 + 40)) "<= 1"
@@ -94,6 +99,10 @@ bench_metric "blk qd32 persistent grants off" "$(field "$g_np" randread-4k-qd32 
 bench_metric "blk qd32 batching off" "$(field "$g_nb" randread-4k-qd32 iops)" IOPS \
 	"$(field "$g" randread-4k-qd32 iops)" ""
 bench_metric "blk qd32 inline off (io_uring workers)" "$(field "$g_ni" randread-4k-qd32 iops)" IOPS \
+	"$(field "$g" randread-4k-qd32 iops)" ""
+bench_metric "blk qd1 p50 polling off (info)" "$(field "$g_npo" randread-4k-qd1 p50_us)" us \
+	"$(field "$g" randread-4k-qd1 p50_us)" ""
+bench_metric "blk qd32 polling off" "$(field "$g_npo" randread-4k-qd32 iops)" IOPS \
 	"$(field "$g" randread-4k-qd32 iops)" ""
 bench_metric "blk qd32 against host fio psync (info)" "$(field "$g" randread-4k-qd32 iops)" IOPS "$h_psync" ""
 bench_end

@@ -52,7 +52,6 @@ struct blk_dev {
 	struct blk_pgrant pgrant;
 	struct blk_stats st;
 	struct be_ratelimit rl;
-	int yielded; /* the last kick stopped at its budget: the device has woken itself (efd) */
 	int notify_due; /* a response published since the last notification crossed rsp_event */
 	int broken;
 	char why[160];
@@ -289,28 +288,16 @@ static void blk_dev_submit(struct blk_dev *d, unsigned batch)
 	blk_stats_batch(&d->st, batch);
 }
 
-/* Wake this device again through its own completion eventfd, after the daemon's other ready
- * descriptors. */
-static void blk_dev_requeue(struct blk_dev *d)
-{
-	uint64_t one = 1;
-
-	if (write(d->efd, &one, sizeof(one)) < 0) {
-		/* only EAGAIN at a counter near 2^64: the device is woken anyway */
-	}
-}
-
-int blk_dev_kick(struct blk_dev *d)
+int blk_dev_kick(struct blk_dev *d, int rearm)
 {
 	struct blkif_request copy;
 	unsigned batch = 0, answered = 0, taken = 0, idx;
 	RING_IDX prod;
 	char why[128];
-	int n, rc;
+	int n, rc, res = BLK_KICK_IDLE;
 
 	if (d->broken)
 		return -EPROTO;
-	d->yielded = 0;
 	do {
 		n = lamina_ring_back_pending(&d->ring, &prod);
 		if (n < 0) {
@@ -322,9 +309,8 @@ int blk_dev_kick(struct blk_dev *d)
 		while (d->ring.req_cons != prod) {
 			if (taken == BLK_KICK_BUDGET_RINGS * d->nr_ents) {
 				/* req_event stays as it is: the rest is taken on the next turn. */
-				d->yielded = 1;
 				d->st.yields++;
-				blk_dev_requeue(d);
+				res = BLK_KICK_MORE;
 				goto out;
 			}
 			/* Cannot be empty: in flight <= prod - rsp_prod_pvt <= nr_ents slots. */
@@ -355,12 +341,18 @@ int blk_dev_kick(struct blk_dev *d)
 				batch = 0;
 			}
 		}
+		/* Polling: req_event is left behind, so the front-end's pushes need no notification
+		 * while the caller keeps looking. */
+		res = BLK_KICK_DRAINED;
+		if (!rearm)
+			goto out;
+		res = BLK_KICK_IDLE;
 	} while (lamina_ring_back_final_check(&d->ring));
 out:
 	blk_dev_submit(d, batch);
 	if (answered && d->cfg.batching)
 		blk_dev_notify(d);
-	return 0;
+	return res;
 }
 
 static void blk_dev_complete(struct blk_dev *d, unsigned idx, int res)
@@ -408,8 +400,6 @@ int blk_dev_reap(struct blk_dev *d, int wait)
 	}
 	if (done && d->cfg.batching)
 		blk_dev_notify(d);
-	if (d->yielded)
-		blk_dev_requeue(d); /* the read above took the kick's wake-up */
 	return 0;
 }
 

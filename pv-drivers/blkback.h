@@ -137,11 +137,19 @@ struct blk_dev;
  * by blk_dev_close). 0 or -errno. */
 int blk_dev_open(struct blk_dev **out, const struct blk_dev_config *cfg, void *sring, struct blk_image *img,
 		 const struct blk_grant_ops *ops, void *ctx);
-/* Consume what the front-end queued and submit it, up to a budget of four ring sizes; past it the
- * device wakes itself through blk_dev_event_fd, so the caller's other devices get their turn. 0,
- * or -EPROTO once the device is disconnected for a broken ring (blk_dev_broken says why; the
- * device stays inert until closed). */
-int blk_dev_kick(struct blk_dev *d);
+/* What blk_dev_kick left behind. */
+enum blk_kick_result {
+	BLK_KICK_IDLE = 0,    /* the ring is drained and req_event re-armed: the front-end notifies */
+	BLK_KICK_MORE = 1,    /* stopped at the budget (four ring sizes): kick again next turn */
+	BLK_KICK_DRAINED = 2, /* drained, req_event not re-armed (rearm 0): the caller polls */
+};
+
+/* Consume what the front-end queued and submit it, up to a budget of four ring sizes so the
+ * caller's other devices get their turn. With rearm, a drained ring gets req_event re-armed (and is
+ * checked once more); without, it is left so the front-end's pushes raise no notification while
+ * the caller polls the ring. A blk_kick_result, or -EPROTO once the device is disconnected for a
+ * broken ring (blk_dev_broken says why; the device stays inert until closed). */
+int blk_dev_kick(struct blk_dev *d, int rearm);
 /* Answer completed I/O; with wait, block for at least one completion if any is in flight. */
 int blk_dev_reap(struct blk_dev *d, int wait);
 /* Readable when completions are waiting (an eventfd registered with the io_uring). */

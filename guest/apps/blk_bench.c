@@ -1,7 +1,7 @@
 /* app=blk-bench: block I/O from the guest through blkfront and lamina-blkback. 4 KiB random reads
  * and writes at QD1 and QD32, 1 MiB sequential reads and writes (QD2); each phase runs ms=N of guest
  * time (default 2000) and prints one line:
- *   BENCH blk NAME ops=N iops=X mbps=Y p50_us=A p90_us=B p99_us=C
+ *   BENCH blk NAME ops=N iops=X mbps=Y p50_us=A p90_us=B p99_us=C (latencies: a uniform sample)
  * With ring-order=2 (a 4-page ring), also 4 KiB random reads at QD128.
  * Options: persistent=0|1, ring-order=0..2, phases=LIST (comma-separated names, default all). */
 #include "apps.h"
@@ -88,8 +88,15 @@ static unsigned int bb_run(struct kernel *k, struct blkfront *bf, const struct b
 		for (unsigned int s = 0; s < bf->nr_slots; s++) {
 			if (!bf->slot[s].busy || !bf->slot[s].done)
 				continue;
-			if (nlat < BB_SAMPLES)
+			/* A uniform sample of the whole phase (reservoir), not just its first requests. */
+			if (nlat < BB_SAMPLES) {
 				bb_lat[nlat++] = now - bf->slot[s].start_ns;
+			} else {
+				uint64_t j = lib_rng_next(rng) % (ops + 1);
+
+				if (j < BB_SAMPLES)
+					bb_lat[j] = now - bf->slot[s].start_ns;
+			}
 			errors += blkfront_take(bf, s) != BLKIF_RSP_OKAY;
 			ops++;
 		}
@@ -100,9 +107,12 @@ static unsigned int bb_run(struct kernel *k, struct blkfront *bf, const struct b
 	lib_sort_u64(bb_lat, nlat);
 	uint64_t iops = now ? ops * 1000000000ull / now : 0;
 	uint64_t kbps = now ? ops * ph->pages * 4ull * 1000000000ull / now : 0;
-	kprintf(k, "BENCH blk %s ops=%lu iops=%lu mbps=%lu.%02lu p50_us=%lu p90_us=%lu p99_us=%lu errors=%u\n",
-		ph->name, ops, iops, kbps / 1000, (kbps % 1000) / 10, bb_pct(bb_lat, nlat, 50) / 1000,
-		bb_pct(bb_lat, nlat, 90) / 1000, bb_pct(bb_lat, nlat, 99) / 1000, errors);
+	uint64_t p50 = bb_pct(bb_lat, nlat, 50), p90 = bb_pct(bb_lat, nlat, 90), p99 = bb_pct(bb_lat, nlat, 99);
+	kprintf(k,
+		"BENCH blk %s ops=%lu iops=%lu mbps=%lu.%02lu p50_us=%lu.%02lu p90_us=%lu.%02lu p99_us=%lu.%02lu "
+		"errors=%u\n",
+		ph->name, ops, iops, kbps / 1000, (kbps % 1000) / 10, p50 / 1000, p50 % 1000 / 10, p90 / 1000,
+		p90 % 1000 / 10, p99 / 1000, p99 % 1000 / 10, errors);
 	return errors;
 }
 

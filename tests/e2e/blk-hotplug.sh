@@ -32,7 +32,9 @@ w=$(lt_domctl wait h1 --timeout 30) || lt_fail "h1: $w"
 blk_result_ok h1 || lt_fail "h1: $(lt_console_result h1)"
 k=$(lt_domctl console --dump h1 | grep -oE 'closing after [0-9]+' | grep -oE '[0-9]+')
 lt_log "h1 detached after $k acknowledged writes"
-blk_check_image "$img2" 0 "$k" 1 5 || lt_fail "an acknowledged write is missing from the image"
+# The loop writes block (n mod blocks) as write n, with the same pattern each time round.
+blocks=$(( $(stat -c %s "$img2") / 4096 ))
+blk_check_image "$img2" 0 $((k < blocks ? k : blocks)) 1 5 || lt_fail "an acknowledged write is missing from the image"
 
 # forced detach under I/O: the guest's requests fail after its timeout
 lt_domctl create "$(blk_xml h2 "app=blk-verify mode=loop wait-ms=30000 seed=6")" >/dev/null || lt_fail "create h2"
