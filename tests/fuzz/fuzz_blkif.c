@@ -363,12 +363,15 @@ static void fz_after_step(struct fz_blk *b)
 	fz_consume(b);
 }
 
-static void fz_kick(struct fz_blk *b)
+/* rearm 0 is blkback's polling turn: req_event left behind. */
+static void fz_kick(struct fz_blk *b, int rearm)
 {
-	int rc = blk_dev_kick(b->dev);
+	int rc = blk_dev_kick(b->dev, rearm);
 
 	if (rc < 0 && rc != -EPROTO)
 		fz_fail("kick returned an error other than -EPROTO");
+	if (rc >= 0 && rc != BLK_KICK_MORE && rc != (rearm ? BLK_KICK_IDLE : BLK_KICK_DRAINED))
+		fz_fail("kick result does not match its rearm mode");
 	if (rc == -EPROTO && !blk_dev_broken(b->dev))
 		fz_fail("kick refused without a disconnect");
 }
@@ -398,7 +401,7 @@ static void fz_hostile(struct fz_blk *b, struct fz_in *in)
 		b->access[x % FZ_PAGES] = (uint8_t)(x >> 8) % 3; /* grant or revoke, mid-flight */
 		return;
 	}
-	fz_kick(b);
+	fz_kick(b, !(v & 0x10));
 }
 
 /* ---- one input ---- */
@@ -494,7 +497,7 @@ static void fz_drain(struct fz_blk *b, unsigned stats)
 	for (unsigned round = 0; round < 4; round++) {
 		if (!b->dead) {
 			fz_publish(b);
-			fz_kick(b);
+			fz_kick(b, 1);
 		}
 		while (blk_dev_stats(b->dev)->inflight)
 			if (blk_dev_reap(b->dev, 1) < 0)
@@ -528,7 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (op & 8)
 				fz_publish(b);
 			else
-				fz_kick(b);
+				fz_kick(b, !(op & 0x20));
 			break;
 		case 5: fz_fill_segs(b, &in); break;
 		case 6:
@@ -539,7 +542,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if ((op % 8) < 4 && (op & 0x10)) { /* queue and serve at once */
 			fz_publish(b);
-			fz_kick(b);
+			fz_kick(b, !(op & 0x20));
 		}
 		fz_after_step(b);
 	}
