@@ -190,7 +190,7 @@ int netback_vif_tx(struct netback_vif *vif, unsigned budget)
 			if (vif->tx.req_cons == before)
 				break; /* an incomplete chain: wait for its remaining slots */
 		}
-		if (done >= budget)
+		if (done >= budget || vif->tx_poll)
 			break;
 		more = lamina_ring_back_final_check(&vif->tx);
 		if (more && lamina_ring_load_idx(&vif->tx.sring->req_prod) == prod)

@@ -79,6 +79,9 @@ struct netback_vif {
 	void *ops_arg;
 	uint8_t *buf; /* NETBACK_BUF_SIZE bytes the copy segments' buf_offset refer to */
 	uint64_t rx_starved_since_ns; /* frames waiting with no rx buffer since, or 0 */
+	/* Set by the caller while it polls the tx ring: a drained ring is left with req_event behind,
+	 * so the front-end's pushes need no notification; clear, it is re-armed (and checked again). */
+	bool tx_poll;
 	struct netback_stats st;
 	struct be_ratelimit rl;
 };

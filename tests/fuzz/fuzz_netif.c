@@ -484,7 +484,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_tx_publish(f);
 			fz_check_rc(f, netback_vif_tx(&f->vif, (op >> 3) + 1));
 			break;
-		case 2: fz_check_rc(f, netback_vif_tx(&f->vif, fz_u8(&in) + 1)); break;
+		case 2: { /* the top bit: a polling turn (req_event left behind) */
+			unsigned x = fz_u8(&in);
+
+			f->vif.tx_poll = (x & 0x80) != 0;
+			fz_check_rc(f, netback_vif_tx(&f->vif, (x & 0x7f) + 1));
+			f->vif.tx_poll = false;
+			break;
+		}
 		case 3: fz_rx_post(f, &in); break;
 		case 4: fz_inject(f, &in); break;
 		case 5: fz_page_write(f, &in); break;

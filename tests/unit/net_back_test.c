@@ -434,6 +434,37 @@ static void test_rx_never_posted(void)
 	free(fc);
 }
 
+/* A polling turn (tx_poll) leaves the drained tx ring's req_event behind, so the front-end's next
+ * push needs no notification; a normal turn re-arms it. */
+static void test_tx_poll(void)
+{
+	struct netif_tx_request r = treq(70, 1, 0, 8, 0); /* too short: dropped, but consumed */
+	RING_IDX ev;
+	int notify;
+
+	if (!have_netns)
+		return;
+	CU_ASSERT(netback_vif_tx(&fa->vif, 64) >= 0); /* idle and re-armed */
+	ev = fa->tx.sring->req_event;
+	CU_ASSERT_EQUAL(ev, fa->tx.req_prod_pvt + 1);
+	fa->vif.tx_poll = true;
+	nf_tx_raw(fa, &r, 1);
+	CU_ASSERT(netback_vif_tx(&fa->vif, 64) >= 0);
+	CU_ASSERT_EQUAL(fa->vif.tx.req_cons, fa->tx.req_prod_pvt); /* consumed */
+	CU_ASSERT_EQUAL(fa->tx.sring->req_event, ev); /* left behind */
+	*RING_GET_REQUEST(&fa->tx, fa->tx.req_prod_pvt) = r; /* nf_tx_raw's push, notification seen */
+	fa->tx.req_prod_pvt++;
+	fa->tx_inflight++;
+	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&fa->tx, notify);
+	CU_ASSERT_FALSE(notify); /* polled: no notification needed */
+	CU_ASSERT(netback_vif_tx(&fa->vif, 64) >= 0);
+	CU_ASSERT_EQUAL(fa->vif.tx.req_cons, fa->tx.req_prod_pvt);
+	fa->vif.tx_poll = false;
+	CU_ASSERT_EQUAL(netback_vif_tx(&fa->vif, 64), 0); /* the window ends: re-armed */
+	CU_ASSERT_EQUAL(fa->tx.sring->req_event, fa->tx.req_prod_pvt + 1);
+	nf_pump(fa);
+}
+
 /* An endless fragment chain, then a runaway tx producer: each disconnects its vif; B carries on. */
 static void test_disconnects(void)
 {
@@ -534,6 +565,7 @@ int main(void)
 	CU_add_test(s, "MAC spoofing refused", test_spoof);
 	CU_add_test(s, "hostile frames dropped", test_hostile_drops);
 	CU_add_test(s, "rx buffers never posted", test_rx_never_posted);
+	CU_add_test(s, "tx polling leaves req_event behind", test_tx_poll);
 	CU_add_test(s, "disconnects, others carry on", test_disconnects);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
