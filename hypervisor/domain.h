@@ -31,6 +31,23 @@ struct vcpu_sysregs {
 	uint8_t cpl; /* current privilege level (CS.DPL) */
 };
 
+/* The register state a secondary vCPU starts from (VCPUOP_initialise, validated by hc_vcpu.c).
+ * Segment attributes use Xen's packed layout of xen/hvm/hvm_vcpu.h (type, s, dpl, p, avl, l, db,
+ * g in bits 0-11); the runner picks the selectors. FS and GS are loaded like DS. */
+struct vcpu_seg {
+	uint64_t base;
+	uint32_t limit; /* in bytes */
+	uint16_t ar;
+};
+
+enum vcpu_gpr { VCPU_RAX, VCPU_RCX, VCPU_RDX, VCPU_RBX, VCPU_RSP, VCPU_RBP, VCPU_RSI, VCPU_RDI, VCPU_NR_GPRS };
+
+struct vcpu_start {
+	uint64_t gpr[VCPU_NR_GPRS];
+	uint64_t rip, rflags, cr0, cr3, cr4, efer;
+	struct vcpu_seg cs, ds, es, ss, tr;
+};
+
 /* Upcalls from the hypercall layer into whoever runs the domain (the KVM runner in the daemon, a
  * recording fake in unit tests). Each may be called from a vCPU thread during a hypercall. */
 struct domain_ops {
@@ -52,6 +69,12 @@ struct domain_ops {
 	void (*upcall)(struct vcpu *v);
 	/* SCHEDOP_yield. */
 	void (*yield)(struct vcpu *v);
+	/* VCPUOP_up / VCPUOP_down, called with d->lock held after the hypercall layer checked and
+	 * changed v->online. up: start v's thread from v->start on its first up, else release a
+	 * parked v (loading v->start first when start_pending); -ESRCH once the domain is stopping.
+	 * down: v parks (offline) before it next enters the guest; v may be the caller. */
+	int (*vcpu_up)(struct vcpu *v);
+	void (*vcpu_down)(struct vcpu *v);
 	/* Back a guest frame outside RAM with a hypervisor page (shared_info at a hole GFN). */
 	int (*map_page)(struct domain *d, uint64_t gfn, void *page);
 	/* Foreign map slot idx (gnt_map.c's handle): back gfn with page (another domain's granted
@@ -69,7 +92,10 @@ struct vcpu {
 	void *runner; /* private to the runner */
 	struct vcpu_sysregs sys;
 
-	bool online;
+	bool online;	   /* up (d->lock); vCPU 0 from boot, others by VCPUOP_up */
+	bool initialised;  /* has a start state: vCPU 0 from boot, others by VCPUOP_initialise */
+	bool start_pending; /* start was set and the runner has not loaded it yet (d->lock) */
+	struct vcpu_start start;
 	bool in_multicall;
 	/* vcpu_info in use: in shared_info until VCPUOP_register_vcpu_info moves it. */
 	struct vcpu_info *info;

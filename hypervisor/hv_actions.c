@@ -300,6 +300,16 @@ static void hv_op_yield(struct vcpu *v)
 	sched_yield();
 }
 
+static int hv_op_vcpu_up(struct vcpu *v)
+{
+	return hv_domain_of(v->d)->hv->rops->vcpu_up(v);
+}
+
+static void hv_op_vcpu_down(struct vcpu *v)
+{
+	hv_domain_of(v->d)->hv->rops->vcpu_down(v);
+}
+
 static int hv_op_map_page(struct domain *d, uint64_t gfn, void *page)
 {
 	return hv_domain_of(d)->hv->rops->map_page(d, gfn, page);
@@ -336,6 +346,8 @@ const struct domain_ops hv_domain_ops = {
     .wake = hv_op_wake,
     .upcall = hv_op_upcall,
     .yield = hv_op_yield,
+    .vcpu_up = hv_op_vcpu_up,
+    .vcpu_down = hv_op_vcpu_down,
     .map_page = hv_op_map_page,
     .map_foreign = hv_op_map_foreign,
     .read_tsc = hv_op_read_tsc,

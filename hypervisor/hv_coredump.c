@@ -80,6 +80,8 @@ static int hv_core_vcpus(struct hv_domain *hd, struct core_elf_vcpu *out)
 		rc = hd->hv->rops->vcpu_regs(v, &out[i]);
 		if (rc == -EBUSY)
 			return rc;
+		if (rc == -ENODATA)
+			continue; /* never brought up: no registers, NT_PRSTATUS stays zero */
 		if (rc < 0)
 			hv_log(&hd->hv->log, "dom%u %s: core dump: vcpu%u registers: %s", d->domid,
 			       d->cfg.name, i, strerror(-rc));

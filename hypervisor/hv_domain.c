@@ -67,6 +67,7 @@ static int hv_vcpus_alloc(struct domain *d)
 		v->d = d;
 		v->id = i;
 		v->online = i == 0;
+		v->initialised = i == 0; /* the others wait for VCPUOP_initialise */
 		v->info_gpa = UINT64_MAX;
 		v->runstate.state = i == 0 ? RUNSTATE_runnable : RUNSTATE_offline;
 		d->vcpu[i] = v;

@@ -47,11 +47,17 @@ struct hv_runner_ops {
 	 * callback frame at its next resume, after a kick out of the guest; or the HVM callback
 	 * vector through the in-kernel x2APIC). Any thread. */
 	void (*upcall)(struct vcpu *v);
+	/* Secondary vCPUs (domain_ops.vcpu_up/vcpu_down, d->lock held): start v's thread from
+	 * v->start the first time, or release it from the park down put it in; -ESRCH when the
+	 * domain is stopping. Down: v parks as soon as it is out of the guest. */
+	int (*vcpu_up)(struct vcpu *v);
+	void (*vcpu_down)(struct vcpu *v);
 	/* CPU time the vCPU's thread has used. */
 	uint64_t (*cpu_time_ns)(struct vcpu *v);
 	/* Optional (core dumps): the registers of a vCPU whose thread is parked (paused domain) or
 	 * has ended (stopped domain), waiting a bounded time for it to get there; -EBUSY if it did
-	 * not. Main loop only; the thread stays parked while they are read. */
+	 * not; -ENODATA for a vCPU that never ran. Main loop only; the thread stays parked while
+	 * they are read. */
 	int (*vcpu_regs)(struct vcpu *v, struct core_elf_vcpu *out);
 };
 

@@ -63,6 +63,10 @@ int kvm_vcpu_regs(struct vcpu *v, struct core_elf_vcpu *out)
 	if (!kv || kv->fd < 0)
 		return -ENODEV;
 	pthread_mutex_lock(&kv->lock);
+	if (!kv->thread_started && !kv->exited) {
+		rc = -ENODATA; /* a secondary vCPU never brought up: KVM holds only its reset state */
+		goto out_unlock;
+	}
 	while (kv->thread_started && !kv->exited && !kv->parked) {
 		uint64_t now = domain_mono_ns(), until = now + KVM_REGS_SLICE_NS;
 		struct timespec ts;

@@ -280,6 +280,13 @@ void *kvm_vcpu_thread(void *arg)
 				atomic_fetch_and(&kv->req, ~KVM_REQ_EVENT);
 			if ((req & KVM_REQ_PARK) && kvm_vcpu_park(kv))
 				break;
+			if (atomic_fetch_and(&kv->req, ~KVM_REQ_LOAD) & KVM_REQ_LOAD) {
+				int rc = kvm_vcpu_load_start(kv);
+				if (rc < 0) {
+					kvm_crash(kv, "loading the VCPUOP_initialise state: %s", strerror(-rc));
+					break;
+				}
+			}
 		}
 		if (__builtin_expect(v->event_callback != 0, 0))
 			kvm_upcall_deliver(kv);

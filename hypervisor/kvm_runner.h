@@ -16,7 +16,9 @@
 #define KVM_REQ_PAUSE 0x1u
 #define KVM_REQ_STOP 0x2u
 #define KVM_REQ_EVENT 0x4u /* an upcall may be due: look before the next KVM_RUN */
-#define KVM_REQ_PARK (KVM_REQ_PAUSE | KVM_REQ_STOP)
+#define KVM_REQ_DOWN 0x8u  /* VCPUOP_down: park until VCPUOP_up */
+#define KVM_REQ_LOAD 0x10u /* load kv->start (VCPUOP_initialise) before the next KVM_RUN */
+#define KVM_REQ_PARK (KVM_REQ_PAUSE | KVM_REQ_STOP | KVM_REQ_DOWN)
 #define KVM_EXTRA_SLOT_BASE 1 /* slot 0 is RAM; extra page i uses slot 1 + i */
 /* Foreign grant map handle h uses slot KVM_FOREIGN_SLOT_BASE + h (gnt_map.c bounds h). */
 #define KVM_FOREIGN_SLOT_BASE (KVM_EXTRA_SLOT_BASE + GMEM_MAX_EXTRA)
@@ -84,6 +86,7 @@ struct kvm_vcpu_rt {
 	pthread_cond_t cond;
 	bool wake;	    /* a wake-up not yet consumed by block() */
 	bool parked;	    /* in kvm_vcpu_park, out of KVM_RUN (lock) */
+	struct vcpu_start start; /* the state KVM_REQ_LOAD loads (lock) */
 	int64_t tsc_offset; /* guest TSC - host TSC */
 	clockid_t cpu_clock;
 	_Atomic uint64_t cpu_ns_final; /* thread CPU time, stamped when the thread ends */
@@ -126,6 +129,10 @@ void kvm_fill_sys(struct kvm_vcpu_rt *kv);
 int kvm_vcpu_create(struct kvm_vm *vm, struct kvm_vcpu_rt *kv);
 void kvm_vcpu_kick(struct kvm_vcpu_rt *kv, unsigned req);
 int kvm_vcpu_park(struct kvm_vcpu_rt *kv); /* 1: the thread must end */
+int kvm_vcpu_thread_start(struct kvm_vcpu_rt *kv);
+int kvm_vcpu_load_start(struct kvm_vcpu_rt *kv); /* the vCPU's own thread: KVM_REQ_LOAD */
+int kvm_vcpu_up(struct vcpu *v);
+void kvm_vcpu_down(struct vcpu *v);
 int kvm_vm_start(struct hv_domain *hd, const struct pvh_boot *boot);
 void kvm_vm_pause(struct hv_domain *hd, bool pause);
 void kvm_vm_stop(struct hv_domain *hd);

@@ -1,6 +1,7 @@
 /* KVM vCPUs: creation (run page, CPUID with Xen's and Lamina's leaves, TSC), the PVH boot state
- * of vCPU 0, and the control of their threads: kick out of KVM_RUN (signal + immediate_exit), park
- * while paused, block until woken, stop and join. */
+ * of vCPU 0 and the VCPUOP_initialise state of the others, and the control of their threads:
+ * start, kick out of KVM_RUN (signal + immediate_exit), park while paused or down, block until
+ * woken, stop and join. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -115,10 +116,30 @@ static int kvm_vcpu_pvh_state(struct kvm_vcpu_rt *kv, const struct pvh_boot *boo
 	return 0;
 }
 
+int kvm_vcpu_thread_start(struct kvm_vcpu_rt *kv)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, HV_VCPU_STACK);
+	rc = -pthread_create(&t, &attr, kvm_vcpu_thread, kv);
+	pthread_attr_destroy(&attr);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&kv->lock); /* kickers read thread and thread_started under it */
+	kv->thread = t;
+	kv->thread_started = true;
+	if (pthread_getcpuclockid(t, &kv->cpu_clock) != 0)
+		kv->cpu_clock = -1;
+	pthread_mutex_unlock(&kv->lock);
+	return 0;
+}
+
 int kvm_vm_start(struct hv_domain *hd, const struct pvh_boot *boot)
 {
 	struct kvm_vcpu_rt *kv = hd->d.vcpu[0]->runner;
-	pthread_attr_t attr;
 	int rc;
 
 	rc = kvm_vcpu_pvh_state(kv, boot);
@@ -126,16 +147,111 @@ int kvm_vm_start(struct hv_domain *hd, const struct pvh_boot *boot)
 		return rc;
 	if (hd->d.state == LAMINA_DOM_PAUSED)
 		atomic_fetch_or(&kv->req, KVM_REQ_PAUSE);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, HV_VCPU_STACK);
-	rc = -pthread_create(&kv->thread, &attr, kvm_vcpu_thread, kv);
-	pthread_attr_destroy(&attr);
-	if (rc < 0)
-		return rc;
-	kv->thread_started = true;
-	if (pthread_getcpuclockid(kv->thread, &kv->cpu_clock) != 0)
-		kv->cpu_clock = -1;
+	return kvm_vcpu_thread_start(kv);
+}
+
+/* Xen's packed segment attributes (xen/hvm/hvm_vcpu.h) as KVM wants them. */
+static void kvm_seg_from_start(struct kvm_segment *k, const struct vcpu_seg *s, uint16_t sel)
+{
+	memset(k, 0, sizeof(*k));
+	k->base = s->base;
+	k->limit = s->limit;
+	k->selector = sel;
+	k->type = s->ar & 0xf;
+	k->s = (s->ar >> 4) & 1;
+	k->dpl = (s->ar >> 5) & 3;
+	k->present = (s->ar >> 7) & 1;
+	k->avl = (s->ar >> 8) & 1;
+	k->l = (s->ar >> 9) & 1;
+	k->db = (s->ar >> 10) & 1;
+	k->g = (s->ar >> 11) & 1;
+	k->unusable = !k->present;
+}
+
+/* On the vCPU's own thread, before its next KVM_RUN: the start state VCPUOP_initialise gave,
+ * with the selectors of the PVH boot state and descriptor tables left for the guest to load.
+ * A secondary vCPU of a VM with the in-kernel irqchip waits for INIT/SIPI until made runnable. */
+int kvm_vcpu_load_start(struct kvm_vcpu_rt *kv)
+{
+	struct kvm_mp_state mp = {.mp_state = KVM_MP_STATE_RUNNABLE};
+	struct vcpu_start st;
+	struct kvm_sregs sr;
+	struct kvm_regs r;
+
+	pthread_mutex_lock(&kv->lock);
+	st = kv->start;
+	pthread_mutex_unlock(&kv->lock);
+	if (ioctl(kv->fd, KVM_SET_MP_STATE, &mp) < 0 || ioctl(kv->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	kvm_seg_from_start(&sr.cs, &st.cs, 0x08);
+	kvm_seg_from_start(&sr.ds, &st.ds, 0x10);
+	kvm_seg_from_start(&sr.es, &st.es, 0x10);
+	kvm_seg_from_start(&sr.ss, &st.ss, 0x10);
+	kvm_seg_from_start(&sr.tr, &st.tr, 0x18);
+	sr.fs = sr.gs = sr.ds;
+	memset(&sr.ldt, 0, sizeof(sr.ldt));
+	sr.ldt.unusable = 1;
+	sr.gdt.base = sr.idt.base = 0;
+	sr.gdt.limit = sr.idt.limit = 0xffff;
+	sr.cr0 = st.cr0;
+	sr.cr3 = st.cr3;
+	sr.cr4 = st.cr4;
+	sr.efer = st.efer;
+	if (ioctl(kv->fd, KVM_SET_SREGS, &sr) < 0)
+		return -errno;
+	memset(&r, 0, sizeof(r));
+	r.rax = st.gpr[VCPU_RAX];
+	r.rcx = st.gpr[VCPU_RCX];
+	r.rdx = st.gpr[VCPU_RDX];
+	r.rbx = st.gpr[VCPU_RBX];
+	r.rsp = st.gpr[VCPU_RSP];
+	r.rbp = st.gpr[VCPU_RBP];
+	r.rsi = st.gpr[VCPU_RSI];
+	r.rdi = st.gpr[VCPU_RDI];
+	r.rip = st.rip;
+	r.rflags = st.rflags;
+	if (ioctl(kv->fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	kv->run->kvm_dirty_regs = 0; /* registers of the last exit must not overwrite these */
 	return 0;
+}
+
+/* d->lock held. The first up starts the thread (parked at once if the domain is paused); later
+ * ones clear the down request. A state from VCPUOP_initialise moves to the runner here. */
+int kvm_vcpu_up(struct vcpu *v)
+{
+	struct kvm_vcpu_rt *kv = v->runner;
+	struct domain *d = v->d;
+	bool start;
+
+	if (!kv)
+		return -ENODEV;
+	if (d->state != LAMINA_DOM_RUNNING && d->state != LAMINA_DOM_PAUSED)
+		return -ESRCH;
+	pthread_mutex_lock(&kv->lock);
+	if (kv->exited) {
+		pthread_mutex_unlock(&kv->lock);
+		return -ESRCH;
+	}
+	if (v->start_pending) {
+		kv->start = v->start;
+		v->start_pending = false;
+		atomic_fetch_or(&kv->req, KVM_REQ_LOAD);
+	}
+	start = !kv->thread_started;
+	atomic_fetch_and(&kv->req, ~KVM_REQ_DOWN);
+	if (d->state == LAMINA_DOM_PAUSED)
+		atomic_fetch_or(&kv->req, KVM_REQ_PAUSE);
+	pthread_cond_broadcast(&kv->cond);
+	pthread_mutex_unlock(&kv->lock);
+	return start ? kvm_vcpu_thread_start(kv) : 0;
+}
+
+/* d->lock held; v may be the calling vCPU: it parks once the hypercall returns. */
+void kvm_vcpu_down(struct vcpu *v)
+{
+	if (v->runner)
+		kvm_vcpu_kick(v->runner, KVM_REQ_DOWN);
 }
 
 void kvm_vcpu_kick(struct kvm_vcpu_rt *kv, unsigned req)
@@ -164,7 +280,7 @@ int kvm_vcpu_park(struct kvm_vcpu_rt *kv)
 	pthread_mutex_lock(&kv->lock);
 	kv->parked = true; /* kvm_vcpu_regs waits for this */
 	pthread_cond_broadcast(&kv->cond);
-	while (((req = atomic_load(&kv->req)) & KVM_REQ_PARK) == KVM_REQ_PAUSE)
+	while (((req = atomic_load(&kv->req)) & KVM_REQ_PARK) && !(req & KVM_REQ_STOP))
 		pthread_cond_wait(&kv->cond, &kv->lock);
 	kv->parked = false;
 	pthread_mutex_unlock(&kv->lock);

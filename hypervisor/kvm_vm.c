@@ -256,6 +256,8 @@ const struct hv_runner_ops kvm_runner_ops = {
     .block = kvm_block,
     .wake = kvm_wake,
     .upcall = kvm_upcall,
+    .vcpu_up = kvm_vcpu_up,
+    .vcpu_down = kvm_vcpu_down,
     .cpu_time_ns = kvm_cpu_time_ns,
     .vcpu_regs = kvm_vcpu_regs,
 };

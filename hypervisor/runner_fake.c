@@ -93,6 +93,29 @@ static void fake_op_yield(struct vcpu *v)
 	fake_of(v->d)->yields++;
 }
 
+static int fake_op_vcpu_up(struct vcpu *v)
+{
+	struct fake_runner *f = fake_of(v->d);
+
+	if (f->vcpu_up_rc)
+		return f->vcpu_up_rc;
+	f->vcpu_ups++;
+	f->last_vcpu_up = v;
+	f->last_start_loaded = v->start_pending;
+	if (v->start_pending)
+		f->last_start = v->start;
+	v->start_pending = false;
+	return 0;
+}
+
+static void fake_op_vcpu_down(struct vcpu *v)
+{
+	struct fake_runner *f = fake_of(v->d);
+
+	f->vcpu_downs++;
+	f->last_vcpu_down = v;
+}
+
 static int fake_op_map_page(struct domain *d, uint64_t gfn, void *page)
 {
 	struct fake_runner *f = fake_of(d);
@@ -151,6 +174,8 @@ const struct domain_ops fake_domain_ops = {
     .wake = fake_op_wake,
     .upcall = fake_op_upcall,
     .yield = fake_op_yield,
+    .vcpu_up = fake_op_vcpu_up,
+    .vcpu_down = fake_op_vcpu_down,
     .map_page = fake_op_map_page,
     .map_foreign = fake_op_map_foreign,
     .read_tsc = fake_op_read_tsc,
@@ -245,6 +270,7 @@ static int fake_vcpus_create(struct fake_runner *f, unsigned nr_vcpus)
 		v->d = d;
 		v->id = i;
 		v->online = true;
+		v->initialised = true;
 		v->info_gpa = UINT64_MAX;
 		v->sys.cr0 = FAKE_CR0;
 		v->sys.cr3 = f->cr3;

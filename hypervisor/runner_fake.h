@@ -32,6 +32,12 @@ struct fake_runner {
 	unsigned crashes;
 	unsigned blocks, yields, logs;
 	unsigned wakes, upcalls; /* domain_ops wake / upcall calls */
+	/* vcpu_up / vcpu_down calls; up takes v->start (clearing start_pending) as the runner does,
+	 * or fails with vcpu_up_rc. */
+	unsigned vcpu_ups, vcpu_downs;
+	struct vcpu *last_vcpu_up, *last_vcpu_down;
+	struct vcpu_start last_start;
+	bool last_start_loaded; /* the last up carried a new start state */
 	struct vcpu *last_upcall;
 	/* block: with block_real, sleeps on cond until a wake/upcall or the deadline (as the KVM
 	 * runner does); else counts and returns block_rc, or 1 (as if kicked) when that is 0. */
@@ -50,7 +56,7 @@ struct fake_runner {
 	size_t console_len;
 
 	/* Answers the fake gives: errors to inject, a fixed clock. */
-	int console_rc, block_rc, map_rc, tsc_rc, foreign_rc;
+	int console_rc, block_rc, map_rc, tsc_rc, foreign_rc, vcpu_up_rc;
 	bool tsc_fixed;
 	uint64_t tsc, tsc_mono_ns;
 
@@ -60,7 +66,8 @@ struct fake_runner {
 
 extern const struct domain_ops fake_domain_ops;
 
-/* A domain of ram_size bytes (page multiple, > FAKE_PT_POOL) with nr_vcpus vCPUs, all online, in
+/* A domain of ram_size bytes (page multiple, > FAKE_PT_POOL) with nr_vcpus vCPUs, all online and
+ * initialised, in
  * 64-bit ring 0 (CR0.PG|WP, CR4.PAE, EFER.LMA|NXE) on an empty PML4; shared_info initialised;
  * one RAM memmap entry; 2 GHz TSC. */
 int fake_domain_create(uint64_t ram_size, unsigned nr_vcpus, struct fake_runner **out);

@@ -22,6 +22,7 @@ const struct app app_table[] = {
     {"blk-bench", app_blk_bench, "blkfront: 4 KiB random QD1/QD32, 1 MiB sequential; BENCH lines [ms=N persistent=0|1]"},
     {"net-echo", app_net_echo, "ip=A.B.C.D/N [secs=N] [ping=A.B.C.D count=N]: answers ARP, ping, UDP echo on the first vif"},
     {"net-bench", app_net_bench, "ip=A.B.C.D/N mode=tx|rx [dst=A.B.C.D] [port=P] [size=N] [secs=N]: UDP streams with Domain-0"},
+    {"smp-test", app_smp_test, "brings vCPU 1 up (needs <vcpu>2</vcpu>): both run at once, down/up [hold=1]"},
     {NULL, NULL, NULL},
 };
 

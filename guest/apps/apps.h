@@ -48,6 +48,7 @@ void app_net_echo(struct kernel *k, struct app_result *res);
 void app_net_bench(struct kernel *k, struct app_result *res);
 void app_blk_verify(struct kernel *k, struct app_result *res);
 void app_blk_bench(struct kernel *k, struct app_result *res);
+void app_smp_test(struct kernel *k, struct app_result *res);
 
 /* Named checks with ok/FAIL lines; the first failure is kept for the result line. */
 struct app_checks {

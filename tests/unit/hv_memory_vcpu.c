@@ -241,7 +241,7 @@ static void test_vcpu_basic(void)
 	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_get_runstate_info, 2, HV_RO_GVA), -EFAULT);
 	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_get_runstate_info, 9, HV_BUF_GVA), -ENOENT);
 	/* commands Lamina does not offer: -ENOSYS before the vCPU id is looked at */
-	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_initialise, 0, HV_BUF_GVA), -ENOSYS);
+	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_get_physid, 0, HV_BUF_GVA), -ENOSYS);
 	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_register_runstate_memory_area, 0, HV_BUF_GVA), -ENOSYS);
 	CU_ASSERT_EQUAL(VCPU(&t, VCPUOP_send_nmi, 9, 0), -ENOSYS);
 	CU_ASSERT_EQUAL(VCPU(&t, 0x7fffffff, 0, 0), -ENOSYS);
