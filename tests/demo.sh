@@ -99,6 +99,12 @@ run domctl create "$(mkxml sleeper "app=sleep ms=10 count=20")"
 run domctl wait sleeper --timeout 60 || true
 domctl console --dump sleeper | tail -n 3
 
+step "Two vCPUs: the guest brings vCPU 1 up (VCPUOP_initialise + VCPUOP_up), both run at once"
+sed -i 's|<vcpu>1</vcpu>|<vcpu>2</vcpu>|' "$(mkxml smp app=smp-test)"
+run domctl create "$LAMINA_RUNDIR/smp.xml"
+run domctl wait smp --timeout 60 || true
+domctl console --dump smp | grep -E '^  |^Test result' | tail -n 12
+
 step "The store: a guest on its xenstore ring, Xen's own clients in Domain-0"
 export XENSTORED_PATH="$LAMINA_RUNDIR/xenstored/socket"
 run domctl create "$(mkxml storeguest app=store-test)"
