@@ -230,26 +230,35 @@ static int core_elf_write_range(int fd, const struct core_elf_range *r, uint64_t
 	return 0;
 }
 
-int core_elf_write(int fd, const struct core_elf_input *in, struct core_elf_stats *stats)
+int core_elf_fd_check(int fd)
 {
-	struct core_elf_stats st = {0, 0, 0, 0};
 	struct stat sb;
-	uint8_t *hdr = NULL;
-	size_t hlen;
-	uint64_t off;
-	unsigned i;
-	int rc, fl;
+	int fl = fcntl(fd, F_GETFL);
 
-	rc = core_elf_check(in);
-	if (rc)
-		return rc;
-	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fstat(fd, &sb) < 0)
 		return -errno;
 	if ((fl & O_ACCMODE) == O_RDONLY)
 		return -EBADF;
 	if (!S_ISREG(sb.st_mode) || (fl & O_APPEND))
 		return -EINVAL;
+	return 0;
+}
+
+int core_elf_write(int fd, const struct core_elf_input *in, struct core_elf_stats *stats)
+{
+	struct core_elf_stats st = {0, 0, 0, 0};
+	uint8_t *hdr = NULL;
+	size_t hlen;
+	uint64_t off;
+	unsigned i;
+	int rc;
+
+	rc = core_elf_check(in);
+	if (rc)
+		return rc;
+	rc = core_elf_fd_check(fd);
+	if (rc)
+		return rc;
 	rc = core_elf_headers(in, &hdr, &hlen);
 	if (rc)
 		return rc;

@@ -79,6 +79,9 @@ struct core_elf_stats {
 /* Writes the core into fd (a regular file open for writing, not O_APPEND) from offset 0 and
  * truncates it to the core's size; all-zero pages stay holes. 0 or -errno; stats may be NULL. */
 int core_elf_write(int fd, const struct core_elf_input *in, struct core_elf_stats *stats);
+/* Whether fd can take a core: a regular file open for writing, not O_APPEND. 0, -EBADF (read-only)
+ * or -EINVAL. */
+int core_elf_fd_check(int fd);
 
 /* Where the PT_LOAD data of an input starts (page aligned after headers and notes). */
 uint64_t core_elf_data_offset(const struct core_elf_input *in);

@@ -7,25 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core_elf.h"
 #include "ctl_server.h"
 #include "hv.h"
 
 _Static_assert(sizeof(struct lamina_ctl_dump_core) == 72, "dump_core layout");
 _Static_assert(sizeof(struct lamina_ctl_dump_core_reply) == 40, "dump_core_reply layout");
-
-static int ctl_dump_fd_check(int fd)
-{
-	struct stat sb;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fstat(fd, &sb) < 0)
-		return -errno;
-	if ((fl & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (!S_ISREG(sb.st_mode) || (fl & O_APPEND))
-		return -EINVAL;
-	return 0;
-}
 
 int ctl_op_dump_core(struct ctl_server *s, struct ctl_conn *c, const struct lamina_ctl_hdr *h,
 		     const void *req, void *out, size_t *out_len)
@@ -43,7 +30,7 @@ int ctl_op_dump_core(struct ctl_server *s, struct ctl_conn *c, const struct lami
 		rc = -EINVAL;
 		goto out_close;
 	}
-	rc = ctl_dump_fd_check(fd);
+	rc = core_elf_fd_check(fd);
 	if (rc < 0)
 		goto out_close;
 	hd = hv_find_ref(s->hv, r.dom.domid, r.dom.name);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_input.h"
 #include "blkback.h"
 
 #define FZ_PAGES 64	  /* backing pages; ref r is backed by page r % FZ_PAGES */
@@ -118,29 +119,7 @@ static const struct blk_grant_ops fz_ops = { fz_map, fz_unmap, fz_notify };
 
 /* ---- the input ---- */
 
-struct fz_in {
-	const uint8_t *d;
-	size_t n, i;
-};
-
-static unsigned fz_u8(struct fz_in *in)
-{
-	return in->i < in->n ? in->d[in->i++] : 0;
-}
-
-static unsigned fz_u16(struct fz_in *in)
-{
-	unsigned lo = fz_u8(in);
-
-	return lo | fz_u8(in) << 8;
-}
-
-static uint32_t fz_u32(struct fz_in *in)
-{
-	uint32_t lo = fz_u16(in);
-
-	return lo | (uint32_t)fz_u16(in) << 16;
-}
+/* struct fz_in and its readers: fuzz_input.h */
 
 /* A sector: near the start of the disk, or counted back from its end (wrapping below zero). */
 static uint64_t fz_sector(struct fz_blk *b, struct fz_in *in, unsigned mode)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_input.h"
 #include "netback.h"
 
 #define FZ_PAGES 64
@@ -132,22 +133,7 @@ static const struct netback_gnt_ops fz_ops = { .copy = fz_copy, .notify = fz_not
 
 /* ---- the input ---- */
 
-struct fz_in {
-	const uint8_t *d;
-	size_t n, i;
-};
-
-static unsigned fz_u8(struct fz_in *in)
-{
-	return in->i < in->n ? in->d[in->i++] : 0;
-}
-
-static unsigned fz_u16(struct fz_in *in)
-{
-	unsigned lo = fz_u8(in);
-
-	return lo | fz_u8(in) << 8;
-}
+/* struct fz_in and its readers: fuzz_input.h */
 
 /* A tx chain of 1..20 slots, every field from the input; ids are the harness's own. */
 static void fz_tx_chain(struct fz_net *f, struct fz_in *in)
