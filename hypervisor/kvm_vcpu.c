@@ -383,6 +383,13 @@ void kvm_upcall(struct vcpu *v)
 		return;
 	kvm_wake(v);
 	if (__atomic_load_n(&v->event_callback, __ATOMIC_ACQUIRE)) {
+		/* A ring-3 kernel with upcalls masked takes what is pending itself when it unmasks (it
+		 * checks evtchn_upcall_pending after clearing the mask, as the PV ABI asks; the store
+		 * of upcall_pending before this load pairs with that), and SCHEDOP_block unmasks and
+		 * checks here: a running vCPU is not kicked out of the guest for an event it cannot
+		 * take yet. A guest polling the pending bits with upcalls masked sees them at once. */
+		if (v->info && __atomic_load_n(&v->info->evtchn_upcall_mask, __ATOMIC_SEQ_CST))
+			return;
 		kvm_vcpu_kick(kv, KVM_REQ_EVENT); /* the frame is pushed before the next KVM_RUN */
 		return;
 	}
