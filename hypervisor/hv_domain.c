@@ -127,6 +127,8 @@ static int hv_domain_build(struct hv *hv, struct hv_domain *hd, const uint8_t *k
 		    rc == -E2BIG ? "kernel/ramdisk do not fit in guest RAM" : "kernel is not a PVH ELF image";
 		return rc;
 	}
+	if (hv->rops->mem_hint && hv->rctx)
+		hv->rops->mem_hint(hv->rctx, boot.written_lo, boot.written_hi);
 	hv_step(&st, "load");
 	rc = evtchn_domain_init(&hv->evw, d, EVTCHN_GUEST_MAX_PORT);
 	if (rc < 0) {

@@ -22,6 +22,9 @@ struct hv_runner_ops {
 	 * ahead of time, with the VM whose RAM slot already covers them (d->runner, completed by
 	 * vm_create). -ENOENT when none of ram_size is ready: the core builds its own. */
 	int (*mem_take)(void *ctx, struct hv_domain *hd, uint64_t ram_size);
+	/* Optional: the guest-physical range [lo, hi) the last boot wrote (kernel image and start
+	 * info); memory built ahead has it populated, so the next load takes no page faults. */
+	void (*mem_hint)(void *ctx, uint64_t lo, uint64_t hi);
 	/* The VM, its RAM slot and every vCPU, not yet running. Undone by vm_destroy. */
 	int (*vm_create)(void *ctx, struct hv_domain *hd);
 	/* Boot state for vCPU 0 (PVH 32-bit entry) and its thread; parked if the domain is paused. */

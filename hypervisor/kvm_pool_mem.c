@@ -15,6 +15,8 @@
 #include "kvm_runner.h"
 
 #define KVM_SPECIAL_SIZE ((uint64_t)LAMINA_SPECIAL_COUNT * GMEM_PAGE_SIZE)
+#define KVM_MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#define KVM_POP_MAX (64ull << 20)	/* the most populated ahead per set */
 
 /* A sealed memfd of size bytes (sealed: Domain-0 gets descriptors of these). */
 static int kvm_pool_memfd(const char *label, uint64_t size)
@@ -48,7 +50,8 @@ void kvm_pool_mem_free(struct kvm_pool_mem *m)
 
 /* The same layout special.c gives a domain built without the pool: RAM, then the special pages,
  * one mapping range, one slot over both. */
-int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, struct kvm_pool_mem *m)
+int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, uint64_t pop_lo, uint64_t pop_hi,
+		       struct kvm_pool_mem *m)
 {
 	struct kvm_userspace_memory_region r;
 	uint8_t *p;
@@ -84,6 +87,11 @@ int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, struct kvm_pool_mem
 	r.userspace_addr = (uintptr_t)p;
 	if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		goto out_errno;
+	/* The pages the next boot will write, faulted in here rather than during that create
+	 * (with many live VMs a fault there waited milliseconds behind other address-space work).
+	 * Best effort: a kernel without MADV_POPULATE_WRITE leaves them to the loader. */
+	if (pop_hi > pop_lo && pop_hi <= ram_size)
+		madvise(p + pop_lo, (size_t)(pop_hi - pop_lo), KVM_MADV_POPULATE_WRITE);
 	return 0;
 
 out_errno:
@@ -133,8 +141,10 @@ void kvm_pool_mem_fill(struct kvm_pool *p)
 		pthread_mutex_lock(&p->lock);
 		return;
 	}
+	uint64_t lo = p->pop_lo, hi = p->pop_hi;
+
 	pthread_mutex_unlock(&p->lock);
-	if (kvm_pool_mem_build(p->k, size, &m) < 0) {
+	if (kvm_pool_mem_build(p->k, size, lo, hi, &m) < 0) {
 		hv_log(p->k->log, "kvm: pre-building guest memory of %llu KiB failed; creates build their own",
 		       (unsigned long long)(size >> 10));
 		pthread_mutex_lock(&p->lock);
@@ -149,6 +159,21 @@ void kvm_pool_mem_fill(struct kvm_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	kvm_pool_mem_free(&m);
 	pthread_mutex_lock(&p->lock);
+}
+
+/* The range the last boot wrote, page-aligned and bounded: the filler populates it in new sets. */
+void kvm_mem_hint(void *ctx, uint64_t lo, uint64_t hi)
+{
+	struct kvm_pool *p = &((struct kvm_ctx *)ctx)->pool;
+
+	lo &= ~(uint64_t)(GMEM_PAGE_SIZE - 1);
+	hi = (hi + GMEM_PAGE_SIZE - 1) & ~(uint64_t)(GMEM_PAGE_SIZE - 1);
+	if (hi <= lo || hi - lo > KVM_POP_MAX)
+		lo = hi = 0;
+	pthread_mutex_lock(&p->lock);
+	p->pop_lo = lo;
+	p->pop_hi = hi;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Takes a ready set of ram_size for hd and remembers the size for the filler. */

@@ -50,6 +50,7 @@ struct kvm_pool {
 	struct kvm_pool_mem mems[KVM_POOL_MAX];
 	unsigned nm;
 	uint64_t mem_size;
+	uint64_t pop_lo, pop_hi; /* populated in new sets: what the last boot wrote (kvm_mem_hint) */
 	bool mem_failed; /* building a set failed: stop trying */
 	bool quit, started;
 	uint64_t last_take_ns; /* CLOCK_MONOTONIC of the last kvm_pool_take */
@@ -111,7 +112,9 @@ int kvm_pool_take(struct kvm_ctx *k, int *fd_out);
 /* kvm_pool_mem.c: pooled VMs with their guest memory (the runner's mem_take op); the filler
  * thread builds and discards them with the pool lock dropped. */
 int kvm_mem_take(void *ctx, struct hv_domain *hd, uint64_t ram_size);
-int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, struct kvm_pool_mem *m);
+int kvm_pool_mem_build(struct kvm_ctx *k, uint64_t ram_size, uint64_t pop_lo, uint64_t pop_hi,
+		       struct kvm_pool_mem *m);
+void kvm_mem_hint(void *ctx, uint64_t lo, uint64_t hi);
 void kvm_pool_mem_free(struct kvm_pool_mem *m);
 /* The filler's side, pool lock held: whether sets are wanted, whether none of the asked size is
  * ready (build at once), and one step of upkeep (drops the lock around the work). */

@@ -244,6 +244,7 @@ const struct hv_runner_ops kvm_runner_ops = {
     .init = kvm_init,
     .fini = kvm_fini,
     .mem_take = kvm_mem_take,
+    .mem_hint = kvm_mem_hint,
     .vm_create = kvm_vm_create,
     .vm_start = kvm_vm_start,
     .vm_pause = kvm_vm_pause,

@@ -349,5 +349,7 @@ int pvh_load(struct domain *d, const uint8_t *img, size_t len, const uint8_t *rd
 	memcpy(page, &info, sizeof(info));
 	out->entry = e.entry;
 	out->start_info = si;
+	out->written_lo = e.load_lo < si ? e.load_lo : si;
+	out->written_hi = e.load_hi > si + PVH_PAGE ? e.load_hi : si + PVH_PAGE;
 	return 0;
 }

@@ -26,6 +26,7 @@ struct pvh_boot {
 	uint64_t start_info; /* GPA of struct hvm_start_info (one reserved page) */
 	uint64_t ramdisk;    /* GPA of the ramdisk, 0 if none */
 	uint64_t ramdisk_size;
+	uint64_t written_lo, written_hi; /* the kernel's segments and the start-info page */
 };
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer. */

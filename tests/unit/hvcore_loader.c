@@ -65,6 +65,12 @@ static void test_good_phdr_note(void)
 	CU_ASSERT_EQUAL(b.entry, HVT_LOAD);
 	CU_ASSERT(b.start_info % 4096 == 0 && b.start_info + 4096 <= RAM);
 	CU_ASSERT(b.start_info >= HVT_LOAD + phdr(0)->p_memsz || b.start_info + 4096 <= HVT_LOAD);
+	/* what the boot wrote: the segment and the start-info page, nothing beyond them */
+	CU_ASSERT(b.written_lo <= HVT_LOAD && b.written_lo <= b.start_info);
+	CU_ASSERT(b.written_hi >= HVT_LOAD + phdr(0)->p_memsz && b.written_hi >= b.start_info + 4096);
+	CU_ASSERT_EQUAL(b.written_hi - b.written_lo,
+			(b.start_info > HVT_LOAD ? b.start_info + 4096 : HVT_LOAD + phdr(0)->p_memsz) -
+			    (b.start_info > HVT_LOAD ? HVT_LOAD : b.start_info));
 	CU_ASSERT(memcmp(g_d.mem.ram + HVT_LOAD, g_img + HVT_CODE_OFF, phdr(0)->p_filesz) == 0);
 	CU_ASSERT_EQUAL(g_d.mem.ram[HVT_LOAD + phdr(0)->p_filesz], 0); /* bss zeroed */
 	CU_ASSERT_EQUAL(g_d.mem.ram[HVT_LOAD + phdr(0)->p_memsz - 1], 0);
