@@ -30,6 +30,8 @@ done
 lo=${iops[f1]} hi=${iops[f2]}
 [ "$lo" -le "$hi" ] || { lo=${iops[f2]}; hi=${iops[f1]}; }
 echo "slower guest: $lo IOPS, faster: $hi IOPS"
-# Both ran for the same 1.5 s of their own time; the slower must have had a real share.
-[ $((lo * 5)) -ge "$hi" ] || lt_fail "one guest starved the other: $lo against $hi IOPS"
+# Both ran for the same 1.5 s of their own time; the slower must have had a real share. The bound
+# is loose: with make check running another test beside this one, the host scheduler alone has
+# given one vCPU 5x the other's time; a device holding the daemon leaves the other near zero.
+[ $((lo * 10)) -ge "$hi" ] || lt_fail "one guest starved the other: $lo against $hi IOPS"
 lt_pass
