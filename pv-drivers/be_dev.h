@@ -35,7 +35,8 @@ struct be_dev {
 	char name[32]; /* for logs: set by probe ("vif1.0"), "domD TYPE N" by default */
 	int be_state;
 	int connected; /* set by the framework around ops->connect / ops->disconnect */
-	int busy;      /* the last kick used its whole budget: kick again without waiting */
+	int busy;      /* kick again on the loop's next turn, without waiting (budget used up, polling) */
+	uint64_t poll_until_ns; /* the ring is polled, req_event left behind, until then */
 	int dead;      /* removed: freed after the current loop iteration */
 };
 
@@ -85,6 +86,7 @@ struct be_daemon {
 	const char *rundir;
 	char root[64]; /* BE_BACKEND_DIR/<type> */
 	unsigned off;  /* be_flag bits given on the command line */
+	int no_poll;   /* --no-poll: re-arm req_event at once, never poll a ring */
 	struct be_ctl ctl;
 	struct xs_client *xs;
 	int epfd, sigfd;
@@ -101,6 +103,14 @@ int be_daemon_main(const struct be_type_ops *ops, void *priv, int argc, char **a
 /* Add (EPOLL_CTL_ADD) or re-arm (EPOLL_CTL_MOD) fd for w. 0 or -errno. */
 int be_daemon_watch(struct be_daemon *d, int op, int fd, uint32_t events, struct be_watch *w);
 void be_daemon_unwatch(struct be_daemon *d, int fd);
+/* Polling a request ring: for BE_POLL_NS after a kick took requests, the type's kick leaves
+ * req_event behind (so the front-end's pushes raise no notification, no guest exit) and marks the
+ * device busy, so the loop serves it every turn; once the window passes, a kick re-arms req_event
+ * and the daemon may sleep. be_dev_polling says whether v is in its window (never with --no-poll);
+ * be_dev_took starts it again. */
+#define BE_POLL_NS 50000ull
+int be_dev_polling(const struct be_daemon *d, const struct be_dev *v, uint64_t now);
+void be_dev_took(const struct be_daemon *d, struct be_dev *v, uint64_t now);
 /* Replace RUNDIR/<prog>/DOMID-DEVID.<ext> with the n bytes of text, atomically. */
 void be_stats_file(struct be_daemon *d, const struct be_dev *v, const char *ext, const char *text, size_t n);
 

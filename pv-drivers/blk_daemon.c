@@ -179,23 +179,20 @@ static uint64_t blkd_requests(const struct blk_stats *st)
 }
 
 /* Front-end kicked, I/O completed, the sweep, or a busy device's next turn: serve the device.
- * Busy means more than one turn's budget was queued, or the ring is being polled: for
- * BLKD_POLL_NS after its last request, req_event is not re-armed, the front-end pushes without
- * notifying, and the daemon's loop looks at the ring every turn instead of sleeping. */
+ * Busy means more than one turn's budget was queued, or the ring is polled (be_dev_polling). */
 static void blkd_kick(struct be_daemon *d, struct be_dev *bv, unsigned tag)
 {
 	struct blkd_vbd *v = BLKD_VBD(bv);
 	uint64_t before, now;
 	char why[200];
-	int rc, poll;
+	int rc;
 
 	if (!v->dev)
 		return;
 	ctl_evtchn_ack(&v->ch, NULL);
 	blk_dev_reap(v->dev, 0);
 	before = blkd_requests(blk_dev_stats(v->dev));
-	poll = !(d->off & BLKD_NO_POLL) && be_now_ns() < v->poll_until_ns;
-	rc = blk_dev_kick(v->dev, !poll);
+	rc = blk_dev_kick(v->dev, !be_dev_polling(d, bv, be_now_ns()));
 	if (rc == -EPROTO) {
 		snprintf(why, sizeof(why), "ring broken: %s", blk_dev_broken(v->dev));
 		be_dev_fail(d, bv, why);
@@ -205,14 +202,14 @@ static void blkd_kick(struct be_daemon *d, struct be_dev *bv, unsigned tag)
 	 * rather than after another trip through epoll. */
 	blk_dev_reap(v->dev, 0);
 	now = be_now_ns();
-	if (!(d->off & BLKD_NO_POLL) && blkd_requests(blk_dev_stats(v->dev)) != before)
-		v->poll_until_ns = now + BLKD_POLL_NS;
+	if (blkd_requests(blk_dev_stats(v->dev)) != before)
+		be_dev_took(d, bv, now);
 	/* Once the window passes, one more kick re-arms req_event (and takes what came meanwhile).
 	 * While io_uring has requests in flight the daemon sleeps instead: their completion wakes
 	 * it, and the CPU is left to io_uring's workers (polling beside 1 MiB copies halved their
 	 * bandwidth on two cores). */
 	bv->busy = rc == BLK_KICK_MORE ||
-		   ((rc == BLK_KICK_DRAINED || now < v->poll_until_ns) && blk_dev_stats(v->dev)->inflight == 0);
+		   ((rc == BLK_KICK_DRAINED || be_dev_polling(d, bv, now)) && blk_dev_stats(v->dev)->inflight == 0);
 	blkd_stats_write(d, v, 0);
 }
 
@@ -226,7 +223,7 @@ void blkd_stats_write(struct be_daemon *d, struct blkd_vbd *v, int force)
 	if (!v->dev)
 		return;
 	st = blk_dev_stats(v->dev);
-	seen = st->reqs[0] + st->reqs[1] + st->reqs[2] + st->reqs[3] + st->notify_sent + st->notify_suppressed;
+	seen = blkd_requests(st) + st->notify_sent + st->notify_suppressed;
 	if (!force && (seen == v->stats_seen || now - v->stats_ns < (uint64_t)BE_SWEEP_MS * 1000000ull))
 		return;
 	v->stats_ns = now;
@@ -252,7 +249,6 @@ static const struct be_flag blkd_flags[] = {
 	{ "no-persistent", BLKD_NO_PERSISTENT },
 	{ "no-batching", BLKD_NO_BATCHING },
 	{ "no-inline", BLKD_NO_INLINE },
-	{ "no-poll", BLKD_NO_POLL },
 };
 
 const struct be_type_ops blkd_type = {
@@ -261,8 +257,7 @@ const struct be_type_ops blkd_type = {
 	.usage = "The PV block back-end: serves every vbd under " BE_BACKEND_DIR "/vbd from its image\n"
 		 "through io_uring (reads and writes of images on tmpfs, ramfs or hugetlbfs inline), and writes\n"
 		 "per-device statistics to DIR/blkback/DOMID-DEVID.{json,txt}.\n"
-		 "--no-persistent, --no-batching, --no-inline and --no-poll turn those optimisations off (for\n"
-		 "measurements).\n",
+		 "--no-persistent, --no-batching and --no-inline turn those optimisations off (for measurements).\n",
 	.flags = blkd_flags,
 	.nflags = sizeof(blkd_flags) / sizeof(blkd_flags[0]),
 	.features = blkd_features,

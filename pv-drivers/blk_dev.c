@@ -326,9 +326,9 @@ int blk_dev_kick(struct blk_dev *d, int rearm)
 			if (d->st.inflight > d->st.inflight_max)
 				d->st.inflight_max = d->st.inflight;
 			rc = blk_dev_start(d, &copy, idx);
-			if (rc == BLK_DEV_DONE)
+			if (rc == BLK_DEV_DONE) {
 				answered++;
-			if (rc != 0 && rc != BLK_DEV_DONE) {
+			} else if (rc != 0) {
 				blk_slot_finish(d, idx, (int16_t)rc);
 				answered++;
 				if (!d->cfg.batching)

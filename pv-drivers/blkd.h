@@ -35,19 +35,14 @@ struct blkd_vbd {
 	uint32_t ring_handles[1u << LAMINA_RING_MAX_ORDER];
 	struct ctl_evtchn ch;
 	struct blkd_gnt gnt;
-	uint64_t poll_until_ns; /* polling the ring (req_event left behind) until then */
 	uint64_t stats_ns;   /* last stats file write */
 	uint64_t stats_seen; /* requests counted at that write */
 };
 
-/* --no-persistent, --no-batching, --no-inline and --no-poll (be_daemon.off bits). */
+/* --no-persistent, --no-batching and --no-inline (be_daemon.off bits); --no-poll is the framework's. */
 #define BLKD_NO_PERSISTENT 1u
 #define BLKD_NO_BATCHING 2u
 #define BLKD_NO_INLINE 4u
-#define BLKD_NO_POLL 8u
-/* After a request, the ring is polled this long before req_event is re-armed: requests in that
- * window cost the front-end no notification (a guest exit). */
-#define BLKD_POLL_NS 50000ull
 enum blkd_tag { BLKD_T_EVTCHN = 1, BLKD_T_IO };
 
 /* blk_daemon.c: the vbd device type the back-end framework drives. */

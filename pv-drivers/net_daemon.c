@@ -240,13 +240,13 @@ static void netd_kick(struct be_daemon *d, struct be_dev *bv, unsigned tag)
 	if (tx) {
 		uint64_t now = be_now_ns();
 
-		v->eng.tx_poll = !(d->off & NETD_NO_POLL) && now < v->tx_poll_until_ns;
+		v->eng.tx_poll = be_dev_polling(d, bv, now);
 		rc = netback_vif_tx(&v->eng, NETD_BUDGET);
-		if (rc > 0 && !(d->off & NETD_NO_POLL))
-			v->tx_poll_until_ns = now + NETD_POLL_NS;
-		/* Not re-armed (req_event) at the budget or while polling: the loop comes back. Once the
-		 * window passes, one more turn re-arms it. */
-		bv->busy |= rc == NETD_BUDGET || (rc >= 0 && (v->eng.tx_poll || now < v->tx_poll_until_ns));
+		if (rc > 0)
+			be_dev_took(d, bv, now);
+		/* Not re-armed (req_event) at the budget or while polling (be_dev_polling): the loop
+		 * comes back. Once the window passes, one more turn re-arms it. */
+		bv->busy |= rc == NETD_BUDGET || (rc >= 0 && (v->eng.tx_poll || be_dev_polling(d, bv, now)));
 	}
 	if (rc >= 0 && rx) {
 		rc = netback_vif_rx(&v->eng, NETD_BUDGET);
@@ -324,19 +324,12 @@ static const struct be_feature netd_features[] = {
 	{ "mtu", "1500" },
 };
 
-static const struct be_flag netd_flags[] = {
-	{ "no-poll", NETD_NO_POLL },
-};
-
 const struct be_type_ops netd_type = {
 	.type = "vif",
 	.prog = "netback",
 	.usage = "The PV network back-end: one tap vifD.N per vif under " BE_BACKEND_DIR "/vif, attached to\n"
 		 "the bridge its directory names (default " NETD_DEFAULT_BRIDGE "); writes per-vif statistics to\n"
-		 "DIR/netback/DOMID-DEVID.{txt,json}. Taps are made in this process's network namespace.\n"
-		 "--no-poll re-arms the tx ring's req_event at once instead of polling it for 50 us.\n",
-	.flags = netd_flags,
-	.nflags = sizeof(netd_flags) / sizeof(netd_flags[0]),
+		 "DIR/netback/DOMID-DEVID.{txt,json}. Taps are made in this process's network namespace.\n",
 	.features = netd_features,
 	.nfeatures = sizeof(netd_features) / sizeof(netd_features[0]),
 	.max_devid = 999,

@@ -29,14 +29,9 @@ struct netd_vif {
 	struct ctl_evtchn tx_ch, rx_ch; /* the same port twice without split event channels */
 	int split;
 	struct netback_vif eng;
-	uint64_t tx_poll_until_ns; /* polling the tx ring (req_event left behind) until then */
 	uint64_t stats_ns;
 };
 
-/* --no-poll (be_daemon.off bit). After a tx request the tx ring is polled this long before
- * req_event is re-armed: frames sent in that window cost the guest no notification (an exit). */
-#define NETD_NO_POLL 1u
-#define NETD_POLL_NS 50000ull
 
 /* The daemon-wide state of lamina-netback (be_daemon.priv). */
 struct netd {
