@@ -34,14 +34,14 @@ trap cleanup EXIT
 truncate -s 256M "$IMG"
 dd if=/dev/urandom of="$IMG" bs=1M count=256 conv=notrunc status=none
 
-# fio_run NAME RW BS QD [FILE]: one fio job on the image; prints its JSON.
+# fio_run NAME RW BS QD [FILE] [ENGINE]: one fio job (io_uring unless ENGINE) on the image, its page
+# cache kept; prints its JSON.
 fio_run() {
-	fio --name="$1" --filename="${5:-$IMG}" --ioengine=io_uring --invalidate=0 --rw="$2" --bs="$3" --iodepth="$4" \
+	fio --name="$1" --filename="${5:-$IMG}" --ioengine="${6:-io_uring}" --invalidate=0 --rw="$2" --bs="$3" --iodepth="$4" \
 		--runtime=$((MS / 1000 > 0 ? MS / 1000 : 1)) --time_based --size=256M --output-format=json 2>/dev/null
 }
 h_qd32=$(fio_run rr32 randread 4k 32 | jq '.jobs[0].read.iops | floor')
-h_psync=$(fio --name=ps --filename="$IMG" --ioengine=psync --invalidate=0 --rw=randread --bs=4k --runtime=$((MS / 1000 > 0 ? MS / 1000 : 1)) \
-	--time_based --size=256M --output-format=json 2>/dev/null | jq '.jobs[0].read.iops | floor')
+h_psync=$(fio_run ps randread 4k 1 "$IMG" psync | jq '.jobs[0].read.iops | floor')
 h_qd1_p50=$(fio_run rr1 randread 4k 1 | jq '.jobs[0].read.clat_ns.percentile["50.000000"] / 1000 | floor')
 h_seqr=$(fio_run sr read 1M 2 | jq '.jobs[0].read.bw / 1024 | floor')
 h_seqw=$(fio_run sw write 1M 2 | jq '.jobs[0].write.bw / 1024 | floor')
